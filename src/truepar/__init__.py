@@ -1,0 +1,107 @@
+"""truepar — run it in parallel, and prove it.
+
+Run a plan's independent operations at the same time on a chosen backend, and get back a trace
+that says, for every op attempt, exactly when and where it ran and what it cost::
+
+    import truepar
+    trace = truepar.run("plan.toml", backend="threads", workers=8)
+    print(trace.totals.wall_s, trace.totals.avg_concurrency, trace.totals.cores_used)
+
+    squares = truepar.map(lambda x: x * x, range(10_000)).values
+"""
+
+from __future__ import annotations
+
+from truepar.backends import BACKENDS, Backend, OpCall, Outcome, create_backend
+from truepar.engine import MapResult, Observer, arun, run
+from truepar.engine import map_calls as map
+from truepar.errors import (
+    BackendUnavailable,
+    BadInput,
+    ConfinementError,
+    InternalError,
+    NotPicklableError,
+    OpError,
+    PlanError,
+    TrueparError,
+    UsageError,
+)
+from truepar.plan import Defaults, Graph, Plan, Resource, build_graph, load_plan, plan_from_dict
+from truepar.records import (
+    Environment,
+    OpResult,
+    RunStatus,
+    RunTotals,
+    RunTrace,
+    Span,
+    Status,
+    estimate_tokens,
+)
+from truepar.tools import (
+    TOOLS,
+    BashOp,
+    FakeSpec,
+    GrepOp,
+    HttpOp,
+    LsOp,
+    OpBase,
+    PythonOp,
+    ReadOp,
+    SleepOp,
+    Tool,
+    ToolContext,
+    ToolOutput,
+)
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "BACKENDS",
+    "TOOLS",
+    "Backend",
+    "BackendUnavailable",
+    "BadInput",
+    "BashOp",
+    "ConfinementError",
+    "Defaults",
+    "Environment",
+    "FakeSpec",
+    "Graph",
+    "GrepOp",
+    "HttpOp",
+    "InternalError",
+    "LsOp",
+    "MapResult",
+    "NotPicklableError",
+    "Observer",
+    "OpBase",
+    "OpCall",
+    "OpError",
+    "OpResult",
+    "Outcome",
+    "Plan",
+    "PlanError",
+    "PythonOp",
+    "ReadOp",
+    "Resource",
+    "RunStatus",
+    "RunTotals",
+    "RunTrace",
+    "SleepOp",
+    "Span",
+    "Status",
+    "Tool",
+    "ToolContext",
+    "ToolOutput",
+    "TrueparError",
+    "UsageError",
+    "__version__",
+    "arun",
+    "build_graph",
+    "create_backend",
+    "estimate_tokens",
+    "load_plan",
+    "map",
+    "plan_from_dict",
+    "run",
+)

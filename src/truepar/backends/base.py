@@ -1,0 +1,135 @@
+"""The one small interface every backend implements, and what crosses it.
+
+The scheduler (``truepar.engine``) decides *when* an op runs; a backend decides *where*: inline,
+on the event loop, in a thread, in a worker process, or on a virtual clock. A backend gets an
+:class:`OpCall` and returns an :class:`Outcome`; it never reaches back into the scheduler. When
+the scheduler cancels ``execute`` (timeout, fail-fast, Ctrl-C) the backend stops the op its own
+way — kill the subprocess, kill the worker process, or, for a thread that cannot be stopped,
+say so with ``call.abandoned`` — and lets the cancellation through.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+import heapq
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from truepar.records import Status
+from truepar.tools.base import OpBase
+
+
+@dataclasses.dataclass
+class OpCall:
+    """One attempt of one op, as a backend receives it (pickled to process workers)."""
+
+    op: OpBase
+    attempt: int
+    root: Path
+    plan_dir: Path
+    #: The op's effective timeout (its own, else the plan's default).
+    timeout_s: float | None = None
+    #: Filled in by the backend once known, so a timed-out span still says where it ran.
+    started_ns: int | None = None
+    pid: int = 0
+    thread_id: int = 0
+    worker: int = -1
+    #: Set by a backend that had to leave a thread running after a timeout or cancel.
+    abandoned: bool = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "attempt": self.attempt,
+            "root": self.root,
+            "plan_dir": self.plan_dir,
+            "timeout_s": self.timeout_s,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt produced, measured where it ran."""
+
+    status: Status
+    start_ns: int
+    end_ns: int
+    pid: int
+    thread_id: int
+    worker: int
+    cpu_s: float | None
+    child_cpu_s: float = 0.0
+    value: Any = None
+    summary: str = ""
+    bytes_out: int = 0
+    error: str | None = None
+
+
+class Backend(abc.ABC):
+    """Where ops run. One instance serves one run (or several, if the caller reuses it)."""
+
+    name: ClassVar[str]
+    #: False only for the fake backend, whose CPU figures are declared, not measured.
+    measures_real_cpu: ClassVar[bool] = True
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    @property
+    def max_workers(self) -> int:
+        """How many ops this backend can run at once (the sequential backend: one)."""
+        return self.workers
+
+    def clock_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Prepare workers. Called on the scheduler's loop before the first op."""
+
+    @abc.abstractmethod
+    async def execute(self, call: OpCall) -> Outcome:
+        """Run one attempt and return its outcome; on cancellation, stop it and re-raise."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release workers. The backend may not be used afterwards."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Ctrl-C, called from the signal handler: stop what cannot wait for the event loop."""
+
+    def worker_cpu_s(self) -> float:
+        """CPU seconds of worker processes that ``getrusage`` of this process cannot see."""
+        return 0.0
+
+    @property
+    def abandoned_threads(self) -> int:
+        return 0
+
+
+class Slots:
+    """Worker ids for backends without a thread or process per worker: the lowest free id."""
+
+    def __init__(self) -> None:
+        self._free: list[int] = []
+        self._next = 0
+
+    def acquire(self) -> int:
+        if self._free:
+            return heapq.heappop(self._free)
+        self._next += 1
+        return self._next - 1
+
+    def release(self, slot: int) -> None:
+        heapq.heappush(self._free, slot)
+
+
+BackendFactory = Callable[[int], Backend]

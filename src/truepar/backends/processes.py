@@ -1,0 +1,195 @@
+"""``processes``: ops in worker processes, one op per worker at a time, each on its own pipe.
+
+Our own pool rather than ``ProcessPoolExecutor``: when a worker dies there, every pending future
+fails with ``BrokenProcessPool`` and the pool is dead. Here each worker has its own pipe, so the
+parent knows exactly which op a dead worker was running: that op is ``crashed``, the worker is
+replaced, every other op carries on. A timeout kills the worker (and the subprocesses it started)
+instead of waiting for it. Workers come from a fork server (``forkserver``) preloaded with truepar,
+so starting one is a fork, not a fresh interpreter, and no thread of ours is ever forked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import pickle
+import signal
+import sys
+import time
+from typing import Any
+
+import psutil
+
+from truepar.backends import worker as worker_module
+from truepar.backends.base import Backend, OpCall, Outcome
+from truepar.errors import NotPicklableError
+from truepar.records import Status
+
+#: Seconds a worker told to stop (SIGTERM: kill your subprocesses, exit) gets before SIGKILL.
+TERM_GRACE_S = 1.0
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["truepar.backends.worker"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class _Worker:
+    def __init__(self, ctx: multiprocessing.context.BaseContext, worker_id: int) -> None:
+        parent, child = ctx.Pipe(duplex=True)
+        self.id = worker_id
+        self.conn: multiprocessing.connection.Connection = parent
+        self.proc = ctx.Process(  # type: ignore[attr-defined]
+            target=worker_module.main,
+            args=(child, worker_id),
+            daemon=True,
+            name=f"truepar-worker-{worker_id}",
+        )
+        self.proc.start()
+        child.close()
+        self.pid: int = self.proc.pid
+        #: Cumulative CPU seconds the worker reported last (process + its reaped children).
+        self.cpu_s = 0.0
+        self.ready = False
+
+    def recv(self) -> Any:
+        msg = pickle.loads(self.conn.recv_bytes())
+        self.cpu_s = msg[-1]
+        return msg
+
+    def cpu_now(self) -> float:
+        """Best current CPU figure, for a worker about to be killed (clock-tick resolution)."""
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(self.pid).cpu_times()
+            self.cpu_s = max(self.cpu_s, t.user + t.system + t.children_user + t.children_system)
+        return self.cpu_s
+
+    def exit_description(self) -> str:
+        self.proc.join(timeout=1.0)
+        code = self.proc.exitcode
+        if code is None:
+            return f"worker process {self.pid} stopped answering"
+        if code < 0:
+            return f"worker process {self.pid} was killed by {signal.Signals(-code).name}"
+        return f"worker process {self.pid} died (exit code {code})"
+
+    def stop(self, *, kill: bool) -> None:
+        self.cpu_now()
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        if self.proc.is_alive():
+            if kill:
+                self.proc.terminate()
+                self.proc.join(TERM_GRACE_S)
+                if self.proc.is_alive():
+                    self.proc.kill()
+            self.proc.join(TERM_GRACE_S)
+
+
+class ProcessesBackend(Backend):
+    name = "processes"
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self._ctx = _mp_context()
+        self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
+        self._retired_cpu_s = 0.0
+        self._next_id = 0
+        self._free_ids: list[int] = []
+
+    def worker_cpu_s(self) -> float:
+        return self._retired_cpu_s + sum(w.cpu_s for w in self._all)
+
+    async def _get_worker(self) -> _Worker:
+        if self._idle:
+            return self._idle.pop()
+        worker_id = min(self._free_ids) if self._free_ids else self._next_id
+        if self._free_ids:
+            self._free_ids.remove(worker_id)
+        else:
+            self._next_id += 1
+        loop = asyncio.get_running_loop()
+        worker = await loop.run_in_executor(None, _Worker, self._ctx, worker_id)
+        self._all.append(worker)
+        return worker
+
+    def _retire(self, worker: _Worker, *, kill: bool) -> None:
+        worker.stop(kill=kill)
+        self._all.remove(worker)
+        self._retired_cpu_s += worker.cpu_s
+        self._free_ids.append(worker.id)
+
+    async def start(self) -> None:
+        """Start the workers now (all of them at once), not one by one as ops arrive."""
+        loop = asyncio.get_running_loop()
+        missing = self.workers - len(self._all)
+        if missing > 0:
+            fresh = await asyncio.gather(*(self._get_worker() for _ in range(missing)))
+            await asyncio.gather(*(self._await_ready(loop, w) for w in fresh))
+            self._idle.extend(fresh)
+
+    async def _await_ready(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> None:
+        if not worker.ready:
+            await self._reply(loop, worker)
+            worker.ready = True
+
+    async def _reply(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> Any:
+        fut: asyncio.Future[Any] = loop.create_future()
+        fd = worker.conn.fileno()
+
+        def on_readable() -> None:
+            loop.remove_reader(fd)
+            try:
+                fut.set_result(worker.recv())
+            except (EOFError, OSError) as exc:
+                fut.set_exception(exc)
+
+        loop.add_reader(fd, on_readable)
+        try:
+            return await fut
+        finally:
+            loop.remove_reader(fd)
+
+    async def execute(self, call: OpCall) -> Outcome:
+        try:
+            payload = pickle.dumps(call)
+        except Exception as exc:  # pickle raises several types for unpicklable objects
+            err = NotPicklableError(
+                f"op {call.op.id!r} cannot run on the processes backend: it cannot be pickled"
+                f" ({exc}); use a module-level function and plain arguments, or another backend"
+            )
+            raise err from exc
+        loop = asyncio.get_running_loop()
+        worker = await self._get_worker()
+        call.worker, call.pid = worker.id, worker.pid
+        try:
+            await self._await_ready(loop, worker)
+            call.started_ns = time.monotonic_ns()
+            worker.conn.send_bytes(payload)
+            _, outcome, _cpu = await self._reply(loop, worker)
+        except (EOFError, OSError):
+            why = worker.exit_description()
+            self._retire(worker, kill=True)
+            now = self.clock_ns()
+            start = call.started_ns or now
+            return Outcome(Status.CRASHED, start, now, worker.pid, 0, worker.id, None, error=why)
+        except BaseException:
+            self._retire(worker, kill=True)  # timeout, cancel, Ctrl-C: the op dies with its worker
+            raise
+        self._idle.append(worker)
+        assert isinstance(outcome, Outcome)
+        return outcome
+
+    async def aclose(self) -> None:
+        for worker in list(self._all):
+            with contextlib.suppress(OSError):
+                worker.conn.send_bytes(pickle.dumps(None))
+        for worker in list(self._all):
+            self._retire(worker, kill=False)
+        self._idle.clear()

@@ -1,0 +1,135 @@
+"""``threads``: ops on a pool of worker threads, one op per thread at a time.
+
+Our own small pool instead of ``ThreadPoolExecutor`` for two reasons: worker ids must be stable
+(one Gantt row per thread), and a thread that will not stop after a timeout must be *abandoned*
+visibly — replaced by a fresh thread, counted, reported — rather than joined at interpreter exit
+(``ThreadPoolExecutor``'s threads are, which would hang the process on a runaway op).
+Threads start lazily, so a run of four ops on a 32-worker pool starts four threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+
+from truepar.backends.base import Backend, OpCall, Outcome
+from truepar.backends.invoke import invoke
+from truepar.tools.base import ToolContext
+
+#: How long a cancelled op's thread gets to notice (subprocess killed, sleep woken) before it is
+#: declared abandoned.
+GRACE_S = 0.5
+
+
+class _Job:
+    """One op for one thread; ``state`` goes pending → done, or pending → abandoned."""
+
+    __slots__ = ("done_event", "fn", "state")
+
+    def __init__(self, fn: Callable[[int], Callable[[], None]]) -> None:
+        self.fn = fn
+        self.state = "pending"
+        self.done_event = threading.Event()
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0  # live and not abandoned
+        self._idle = 0
+        self._next_id = 0
+
+    def submit(self, job: _Job) -> None:
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1
+            else:
+                worker = self._next_id
+                self._next_id += 1
+                self._threads += 1
+                threading.Thread(
+                    target=self._loop, args=(worker,), name=f"truepar-worker-{worker}", daemon=True
+                ).start()
+        self._jobs.put(job)
+
+    def _loop(self, worker: int) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            deliver = job.fn(worker)
+            with self._lock:
+                if job.state == "abandoned":
+                    return  # a replacement already took this thread's place
+                job.state = "done"
+                self._idle += 1
+            job.done_event.set()
+            deliver()
+
+    def abandon(self, job: _Job) -> bool:
+        """Give up on a job's thread unless it finished meanwhile. True if abandoned."""
+        with self._lock:
+            if job.state != "pending":
+                return False
+            job.state = "abandoned"
+            self._threads -= 1
+            return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            n, self._threads, self._idle = self._threads, 0, 0
+        for _ in range(n):
+            self._jobs.put(None)
+
+
+class ThreadsBackend(Backend):
+    name = "threads"
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self._pool = _Pool()
+        self._abandoned = 0
+
+    @property
+    def abandoned_threads(self) -> int:
+        return self._abandoned
+
+    async def execute(self, call: OpCall) -> Outcome:
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[Outcome] = loop.create_future()
+        ctx = ToolContext(call.root, call.plan_dir)
+
+        def set_result(outcome: Outcome) -> None:
+            if not result.done():
+                result.set_result(outcome)
+
+        def run(worker: int) -> Callable[[], None]:
+            call.worker = worker
+            call.thread_id = threading.get_native_id()
+            outcome = invoke(call, ctx, worker)
+
+            def deliver() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is gone after an abandon
+                    loop.call_soon_threadsafe(set_result, outcome)
+
+            return deliver
+
+        job = _Job(run)
+        self._pool.submit(job)
+        try:
+            return await result
+        except asyncio.CancelledError:
+            ctx.request_cancel()
+            await loop.run_in_executor(None, job.done_event.wait, GRACE_S)
+            if self._pool.abandon(job):
+                call.abandoned = True
+                self._abandoned += 1
+            raise
+
+    async def aclose(self) -> None:
+        self._pool.shutdown()

@@ -1,0 +1,58 @@
+"""``main``: the one place where errors become exit codes.
+
+0 ok · 1 the run (or a required threshold) failed · 2 bad input, one line naming what to fix ·
+130 interrupted (Ctrl-C). No traceback reaches a user for bad input; an unexpected exception is
+shown in full, as the bug it is.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from truepar.cli import run_cmd
+from truepar.errors import BadInput
+
+app = typer.Typer(
+    name="truepar",
+    help="Run it in parallel, and prove it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run_cmd.run_command)
+
+
+@app.callback()
+def _root() -> None:
+    """Run a plan's independent operations at the same time, and measure every run honestly."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="truepar", standalone_mode=False)
+    except BadInput as exc:
+        err.print(f"truepar: error: {exc}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("truepar: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        # Typer vendors click, so its exceptions are matched by shape, not imported by name.
+        kind = type(exc).__name__
+        if kind == "Abort":
+            err.print("truepar: interrupted")
+            sys.exit(130)
+        exit_code = getattr(exc, "exit_code", None)
+        if not isinstance(exit_code, int):
+            raise
+        if hasattr(exc, "format_message") and kind != "NoArgsIsHelpError":
+            err.print(f"truepar: error: {exc.format_message()}", markup=False)
+        elif hasattr(exc, "format_message"):
+            err.print(exc.format_message(), markup=False)
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,192 @@
+"""How runs look in a terminal: the live progress view, the ops table, the summary line."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Literal
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from truepar.engine.observer import Observer
+from truepar.records import RunTrace, Span, Status
+
+STATUS_STYLE = {
+    Status.OK: "green",
+    Status.FAILED: "red",
+    Status.TIMEOUT: "yellow",
+    Status.CRASHED: "bold red",
+    Status.CANCELLED: "magenta",
+    Status.SKIPPED: "dim",
+}
+
+
+def fmt_s(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_bytes(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    if n < 1_000_000:
+        return f"{n / 1e3:.1f} kB"
+    return f"{n / 1e6:.1f} MB"
+
+
+class LiveProgress(Observer):
+    """Ops done / running / failed and elapsed time, redrawn in place while the run goes."""
+
+    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self.total = self.done = self.running = self.failed = 0
+        self.t0 = time.monotonic()
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveProgress:
+        if self.enabled:
+            self._live = Live(
+                self._render(),
+                console=self.console,
+                transient=True,
+                refresh_per_second=8,
+                get_renderable=self._render,
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(et, e, tb)
+
+    def _render(self) -> Text:
+        bar_width = 30
+        filled = int(bar_width * self.done / self.total) if self.total else 0
+        return Text.assemble(
+            ("━" * filled, "green"),
+            ("━" * (bar_width - filled), "grey30"),
+            f" {self.done}/{self.total} done · {self.running} running · ",
+            (f"{self.failed} failed", "red" if self.failed else ""),
+            f" · {time.monotonic() - self.t0:.1f} s",
+        )
+
+    def run_started(self, total_ops: int) -> None:
+        self.total, self.t0 = total_ops, time.monotonic()
+
+    def op_started(self, op_id: str, attempt: int) -> None:
+        self.running += 1
+
+    def op_finished(self, span: Span) -> None:
+        self.running -= 1
+        # A failed attempt that will be retried is not done; the scheduler tells us the final
+        # outcome by starting the op again, so count only what cannot be retried any more.
+        if span.status is Status.OK:
+            self.done += 1
+        elif span.status is not Status.CANCELLED:
+            self.failed += 1
+
+    def op_skipped(self, op_id: str) -> None:
+        self.done += 1
+
+
+def ops_table(console: Console, trace: RunTrace, limit: int | None = 40) -> None:
+    table = Table(
+        title=f"{trace.plan_name} — {trace.backend}, {trace.workers} workers",
+        title_justify="left",
+        header_style="bold",
+    )
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("op", "left"),
+        ("tool", "left"),
+        ("status", "left"),
+        ("try", "right"),
+        ("start", "right"),
+        ("time", "right"),
+        ("worker", "right"),
+        ("cpu", "right"),
+        ("out", "right"),
+        ("summary", "left"),
+    )
+    for col, justify in columns:
+        table.add_column(
+            col,
+            justify=justify,
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=60 if col == "summary" else None,
+        )
+    last: dict[str, Span] = {s.op_id: s for s in trace.spans}
+    rows = list(trace.results.values())
+    shown = rows if limit is None else rows[:limit]
+    for result in shown:
+        found = last.get(result.op_id)
+        style = STATUS_STYLE.get(result.status, "")
+        status = Text(result.status.value, style=style)
+        if found is None:
+            table.add_row(result.op_id, "", status, "0", "", "", "", "", "", result.error or "")
+            continue
+        span = found
+        start = (span.start_ns - trace.start_ns) / 1e9
+        detail = span.error if result.status is not Status.OK and span.error else span.summary
+        table.add_row(
+            result.op_id,
+            span.tool,
+            status,
+            str(result.attempts),
+            fmt_s(start),
+            fmt_s(span.duration_s),
+            str(span.worker),
+            "?" if span.cpu_s is None else fmt_s(span.cpu_s),
+            fmt_bytes(span.bytes_out),
+            detail,
+        )
+    console.print(table)
+    if limit is not None and len(rows) > limit:
+        console.print(f"… and {len(rows) - limit} more ops (--all shows every one)")
+
+
+def summary(console: Console, trace: RunTrace) -> None:
+    t = trace.totals
+    env = trace.environment
+    status_style = {"ok": "green", "failed": "red"}.get(trace.status.value, "magenta")
+    line = Text.assemble(
+        (trace.status.value.upper(), f"bold {status_style}"),
+        f" · wall {fmt_s(t.wall_s)} · Σ op time {fmt_s(t.sum_op_s)}"
+        f" · avg concurrency {t.avg_concurrency:.2f}"
+        f" · cores used {t.cores_used:.2f} of {env.cores_available}"
+        f" · {t.ok} ok, {t.failed} not ok of {t.ops} ops",
+    )
+    console.print(line)
+    if trace.abandoned_threads:
+        console.print(
+            f"[yellow]warning:[/] {trace.abandoned_threads} thread(s) could not be "
+            "stopped after a timeout and were abandoned (still running)"
+        )
+
+
+def explain(console: Console, trace: RunTrace) -> None:
+    console.print("[bold]Why ops waited[/]")
+    any_line = False
+    for op_id in trace.results:
+        for reason in trace.waits.get(op_id, ()):
+            console.print(f"  {reason}", markup=False)
+            any_line = True
+        for span in trace.spans_of(op_id):
+            wait = (span.start_ns - span.ready_ns) / 1e9
+            if span.waited_for and wait > 0:
+                try_ = f" (try {span.attempt})" if span.attempt > 1 else ""
+                console.print(
+                    f"  {op_id}{try_} waited {fmt_s(wait)} for {span.waited_for}", markup=False
+                )
+                any_line = True
+    if not any_line:
+        console.print("  nothing waited: every op started as soon as the run did")

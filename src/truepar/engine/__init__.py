@@ -1,0 +1,8 @@
+"""The engine: the scheduler core, the run entry points, bulk map."""
+
+from truepar.engine.bulk import MapResult, map_calls
+from truepar.engine.observer import Observer
+from truepar.engine.run import arun, as_plan, run
+from truepar.engine.scheduler import Scheduler
+
+__all__ = ("MapResult", "Observer", "Scheduler", "arun", "as_plan", "map_calls", "run")

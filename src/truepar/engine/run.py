@@ -1,0 +1,238 @@
+"""``run(plan)``: one execution of a plan on one backend → a :class:`RunTrace`.
+
+This is where the run's totals are measured around the scheduler: wall time on the monotonic
+clock with one wall-clock anchor, and CPU of this process, its reaped subprocesses and its
+worker processes (whose CPU ``getrusage`` cannot see) as before/after differences.
+Ctrl-C during a run cancels every op, kills their subprocesses and workers, and still returns
+the trace, marked ``interrupted``; a second Ctrl-C raises ``KeyboardInterrupt`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from truepar.backends import Backend, create_backend
+from truepar.engine.environment import environment, own_cpu_s
+from truepar.engine.observer import Observer
+from truepar.engine.scheduler import Scheduler
+from truepar.errors import BackendUnavailable, UsageError
+from truepar.plan.graph import build_graph
+from truepar.plan.load import load_plan, plan_from_dict
+from truepar.plan.models import Plan
+from truepar.records import RunStatus, RunTotals, RunTrace, Status
+
+
+def as_plan(plan: Plan | str | Path | Mapping[str, Any]) -> Plan:
+    """A checked plan from a Plan, a plan file path, or a dict shaped like a plan file."""
+    if isinstance(plan, Plan):
+        plan.check()
+        return plan
+    if isinstance(plan, str | Path):
+        return load_plan(plan)
+    return plan_from_dict(plan, source="<dict>", base_dir=Path.cwd())
+
+
+def run(
+    plan: Plan | str | Path | Mapping[str, Any],
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    observer: Observer | None = None,
+    backend_instance: Backend | None = None,
+) -> RunTrace:
+    """Run a plan once and return its trace. Blocks; use :func:`arun` inside an event loop.
+
+    ``backend``/``workers`` override the plan's defaults. Pass ``backend_instance`` to reuse
+    warm workers across runs (the caller then owns and closes it).
+    """
+    checked = as_plan(plan)
+    name, width = _choose(checked, backend, workers, backend_instance)
+    main = backend_instance or create_backend(name, width)
+    loop = main.new_event_loop()
+    try:
+        with _interrupts(loop) as interrupt:
+            return loop.run_until_complete(
+                _run(
+                    checked,
+                    name,
+                    width,
+                    main,
+                    observer or Observer(),
+                    interrupt,
+                    own_main=backend_instance is None,
+                )
+            )
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+async def arun(
+    plan: Plan | str | Path | Mapping[str, Any],
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    observer: Observer | None = None,
+    backend_instance: Backend | None = None,
+) -> RunTrace:
+    """:func:`run` for callers already inside an asyncio event loop (not the fake backend)."""
+    checked = as_plan(plan)
+    name, width = _choose(checked, backend, workers, backend_instance)
+    if name == "fake":
+        raise UsageError("the fake backend needs its own virtual-time loop: use run(), not arun()")
+    main = backend_instance or create_backend(name, width)
+    return await _run(
+        checked,
+        name,
+        width,
+        main,
+        observer or Observer(),
+        _Interrupt(),
+        own_main=backend_instance is None,
+    )
+
+
+def _choose(
+    plan: Plan, backend: str | None, workers: int | None, instance: Backend | None
+) -> tuple[str, int]:
+    name = instance.name if instance is not None else backend or plan.defaults.backend
+    width = workers if workers is not None else plan.defaults.workers
+    if width < 1:
+        raise UsageError(f"--workers must be at least 1, not {width}")
+    if instance is None:
+        create_backend(name, 1)  # fail now, with the list of names, if unknown
+    if name == "fake" and any(op.backend and op.backend != "fake" for op in plan.ops):
+        raise UsageError("the fake backend cannot be mixed with real ones")
+    return name, width
+
+
+class _Interrupt:
+    scheduler: Scheduler | None = None
+    backends: tuple[Backend, ...] = ()
+    hits = 0
+
+
+@contextlib.contextmanager
+def _interrupts(loop: asyncio.AbstractEventLoop) -> Iterator[_Interrupt]:
+    """First Ctrl-C: cancel the run cleanly. Second: ``KeyboardInterrupt`` right away."""
+    state = _Interrupt()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        state.hits += 1
+        if state.hits > 1 or state.scheduler is None:
+            raise KeyboardInterrupt
+        sched = state.scheduler
+        for backend in state.backends:  # now, even if the loop is busy inside an inline op
+            backend.interrupt()
+        loop.call_soon_threadsafe(functools.partial(sched.stop, "Ctrl-C", interrupted=True))
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def _run(
+    plan: Plan,
+    name: str,
+    width: int,
+    main: Backend,
+    observer: Observer,
+    interrupt: _Interrupt,
+    *,
+    own_main: bool,
+) -> RunTrace:
+    graph = build_graph(plan)
+    backends: dict[str, Backend] = {name: main}
+    try:
+        for op in plan.ops:
+            if op.backend and op.backend not in backends:
+                backends[op.backend] = create_backend(op.backend, width)
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    effective = min(width, main.max_workers)
+    scheduler = Scheduler(plan, graph, backends, name, effective, observer)
+    interrupt.scheduler = scheduler
+    interrupt.backends = tuple(backends.values())
+    owned = [b for n, b in backends.items() if n != name or own_main]
+
+    cpu0 = own_cpu_s() + sum(b.worker_cpu_s() for b in backends.values())
+    anchor = time.time()
+    start_ns = main.clock_ns()
+    observer.run_started(len(plan.ops))
+    try:
+        for b in owned:
+            await b.start()
+        await scheduler.run()
+    except asyncio.CancelledError:
+        scheduler.stop("cancelled", interrupted=True)
+        raise
+    finally:
+        for b in owned:
+            await b.aclose()
+    end_ns = main.clock_ns()
+    if main.measures_real_cpu:
+        cpu = own_cpu_s() + sum(b.worker_cpu_s() for b in backends.values()) - cpu0
+    else:
+        cpu = sum(s.cpu_s or 0.0 for s in scheduler.spans)
+    observer.run_finished()
+    return _trace(plan, name, effective, scheduler, anchor, start_ns, end_ns, cpu, backends)
+
+
+def _trace(
+    plan: Plan,
+    name: str,
+    workers: int,
+    scheduler: Scheduler,
+    anchor: float,
+    start_ns: int,
+    end_ns: int,
+    cpu_s: float,
+    backends: Mapping[str, Backend],
+) -> RunTrace:
+    results = {op.id: scheduler.results[op.id] for op in plan.ops if op.id in scheduler.results}
+    ok = sum(1 for r in results.values() if r.status is Status.OK)
+    if scheduler.interrupted:
+        status = RunStatus.INTERRUPTED
+    elif ok == len(plan.ops):
+        status = RunStatus.OK
+    else:
+        status = RunStatus.FAILED
+    spans = tuple(sorted(scheduler.spans, key=lambda s: (s.start_ns, s.op_id, s.attempt)))
+    totals = RunTotals(
+        wall_s=(end_ns - start_ns) / 1e9,
+        cpu_s=cpu_s,
+        sum_op_s=sum(s.duration_s for s in spans),
+        ops=len(plan.ops),
+        ok=ok,
+        failed=len(plan.ops) - ok,
+    )
+    waits = {op_id: tuple(scheduler.graph.why(op_id)) for op_id in scheduler.graph.ids}
+    return RunTrace(
+        plan_name=plan.name,
+        backend=name,
+        workers=workers,
+        status=status,
+        wall_anchor_unix_s=anchor,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        spans=spans,
+        results=results,
+        totals=totals,
+        environment=environment(),
+        waits={k: v for k, v in waits.items() if v},
+        abandoned_threads=sum(b.abandoned_threads for b in backends.values()),
+    )

@@ -1,0 +1,55 @@
+"""The one error tree of truepar.
+
+::
+
+    TrueparError
+    ├── BadInput (ValueError)           the user gave us something unusable → exit 2
+    │   ├── PlanError                   a plan file or Plan object is invalid (file, op id, field)
+    │   └── UsageError                  a flag or argument is invalid
+    ├── BackendUnavailable (ImportError)  an optional backend's dependency is missing
+    ├── OpError                         an op failed while running (its span says `failed`)
+    │   ├── ConfinementError            a file tool tried to leave the plan's root
+    │   └── NotPicklableError (TypeError)  an op cannot be sent to a worker process
+    └── InternalError (RuntimeError)    a bug in truepar itself; please report it
+
+Everything the CLI maps to an exit code is decided in one place, ``truepar.cli.main``:
+``BadInput`` → 2, everything else that escapes → 1.
+"""
+
+from __future__ import annotations
+
+
+class TrueparError(Exception):
+    """Base class of every error truepar raises on purpose."""
+
+
+class BadInput(TrueparError, ValueError):
+    """Input the user can fix: the message names what to fix, in one line."""
+
+
+class PlanError(BadInput):
+    """A plan is invalid. The message names the file, the op id and the field."""
+
+
+class UsageError(BadInput):
+    """A command-line flag or API argument is invalid."""
+
+
+class BackendUnavailable(TrueparError, ImportError):
+    """A backend was asked for that cannot run here (unknown, or missing a dependency)."""
+
+
+class OpError(TrueparError):
+    """An op failed. Raised inside tools; the scheduler records it on the op's span."""
+
+
+class ConfinementError(OpError):
+    """A file tool was asked for a path outside the plan's root (``..`` or a symlink out)."""
+
+
+class NotPicklableError(OpError, TypeError):
+    """An op (its function, arguments or result) cannot cross into a worker process."""
+
+
+class InternalError(TrueparError, RuntimeError):
+    """Something that should be impossible happened: this is truepar's bug."""

@@ -1,0 +1,18 @@
+"""Plans: models, file loading, and the dependency graph."""
+
+from truepar.plan.graph import Edge, Graph, build_graph
+from truepar.plan.load import load_plan, plan_from_dict
+from truepar.plan.models import BACKEND_NAMES, Defaults, Plan, Resource, op_from_dict
+
+__all__ = (
+    "BACKEND_NAMES",
+    "Defaults",
+    "Edge",
+    "Graph",
+    "Plan",
+    "Resource",
+    "build_graph",
+    "load_plan",
+    "op_from_dict",
+    "plan_from_dict",
+)

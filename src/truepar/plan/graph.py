@@ -1,0 +1,230 @@
+"""The dependency graph: ``after`` edges plus conflict edges, each with its reason in words.
+
+Two ops conflict when both write one path (or resource), or one writes what the other reads; a
+path conflicts with the paths inside it (writing ``src`` conflicts with reading ``src/x.py``).
+Conflicting ops never overlap: the one earlier in the order of the ``after`` graph (which is the
+file's order wherever ``after`` does not say otherwise) runs first. Because conflict edges follow
+that order they can never close a cycle; only ``after`` can, and a cycle is a plan error.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import heapq
+import posixpath
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from truepar.plan.models import Plan
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Edge:
+    before: str
+    after: str
+    reason: str
+
+    def explain(self) -> str:
+        return f"{self.after} after {self.before}: {self.reason}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Graph:
+    """Ops by index, their predecessors and successors, and why each edge exists."""
+
+    ids: tuple[str, ...]
+    preds: tuple[tuple[int, ...], ...]
+    succs: tuple[tuple[int, ...], ...]
+    edges: tuple[Edge, ...]
+    #: A topological order (stable: file order where the edges allow).
+    order: tuple[int, ...]
+
+    def index(self, op_id: str) -> int:
+        return self.ids.index(op_id)
+
+    def why(self, op_id: str) -> list[str]:
+        """Why ``op_id`` waits for others, one sentence per incoming edge."""
+        return [e.explain() for e in self.edges if e.after == op_id]
+
+    def critical_path(self, durations_s: Mapping[str, float]) -> tuple[float, list[str]]:
+        """Longest path through the graph when op ``i`` takes ``durations_s[id]`` (missing = 0)."""
+        finish = [0.0] * len(self.ids)
+        best_pred = [-1] * len(self.ids)
+        for i in self.order:
+            start = 0.0
+            for p in self.preds[i]:
+                if finish[p] > start:
+                    start, best_pred[i] = finish[p], p
+            finish[i] = start + durations_s.get(self.ids[i], 0.0)
+        if not finish:
+            return 0.0, []
+        end = max(range(len(finish)), key=finish.__getitem__)
+        path = []
+        while end >= 0:
+            path.append(self.ids[end])
+            end = best_pred[end]
+        return max(finish), path[::-1]
+
+
+def build_graph(plan: Plan) -> Graph:
+    """The graph of a plan whose ids are unique and known. Raises PlanError on a cycle."""
+    ids = tuple(op.id for op in plan.ops)
+    index = {op_id: i for i, op_id in enumerate(ids)}
+    n = len(ids)
+    after_preds: list[list[int]] = [[index[d] for d in op.after] for op in plan.ops]
+    order = _stable_topo_order(n, after_preds)
+    if order is None:
+        raise plan.error(f"cycle in 'after': {' → '.join(_find_cycle(ids, after_preds))}")
+
+    edges: dict[tuple[int, int], str] = {}
+    for i, declared in enumerate(after_preds):
+        for p in declared:
+            edges.setdefault((p, i), "declared in after")
+    resources = set(plan.resources)
+    tracker = _Hazards()
+    for i in order:
+        op = plan.ops[i]
+        reads = {_key(k, resources) for k in (*op.implied_reads(), *op.reads)}
+        writes = {_key(k, resources) for k in op.writes}
+        for key in sorted(reads - writes):
+            for j, theirs, what in tracker.conflicts(key, writing=False):
+                edges.setdefault(
+                    (j, i),
+                    f"{ids[j]} {what} {_shown(theirs)}, which {ids[i]} reads" + _also(theirs, key),
+                )
+        for key in sorted(writes):
+            for j, theirs, what in tracker.conflicts(key, writing=True):
+                reason = (
+                    f"both write {_shown(key)}"
+                    if what == "writes" and theirs == key
+                    else f"{ids[j]} {what} {_shown(theirs)}, which {ids[i]} writes"
+                    + _also(theirs, key)
+                )
+                edges.setdefault((j, i), reason)
+        for key in reads - writes:
+            tracker.read(key, i)
+        for key in writes:
+            tracker.write(key, i)
+
+    preds: list[list[int]] = [[] for _ in range(n)]
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in sorted(edges):
+        preds[b].append(a)
+        succs[a].append(b)
+    edge_list = tuple(
+        Edge(ids[a], ids[b], r)
+        for (a, b), r in sorted(edges.items(), key=lambda e: (e[0][1], e[0][0]))
+    )
+    return Graph(
+        ids, tuple(tuple(p) for p in preds), tuple(tuple(s) for s in succs), edge_list, tuple(order)
+    )
+
+
+def _key(raw: str, resources: set[str]) -> str:
+    if raw in resources:
+        return f"resource:{raw}"
+    norm = posixpath.normpath(raw)
+    return "" if norm == "." else norm
+
+
+def _shown(key: str) -> str:
+    return key.removeprefix("resource:") if key.startswith("resource:") else (key or ".")
+
+
+def _also(theirs: str, ours: str) -> str:
+    return "" if theirs == ours else f" (inside: {_shown(ours)})"
+
+
+class _Hazards:
+    """Last writer and readers-since-then per key, with lookups of keys inside/around a key."""
+
+    def __init__(self) -> None:
+        self.last_writer: dict[str, int] = {}
+        self.readers: dict[str, list[int]] = {}
+        self.keys: list[str] = []  # sorted, for finding the keys inside a directory
+
+    def _touch(self, key: str) -> None:
+        if key not in self.last_writer and key not in self.readers:
+            bisect.insort(self.keys, key)
+
+    def read(self, key: str, i: int) -> None:
+        self._touch(key)
+        self.readers.setdefault(key, []).append(i)
+
+    def write(self, key: str, i: int) -> None:
+        self._touch(key)
+        self.last_writer[key] = i
+        self.readers[key] = []
+
+    def _related(self, key: str) -> list[str]:
+        """Keys equal to ``key``, containing it, or inside it."""
+        if key.startswith("resource:"):
+            return [key] if key in self.last_writer or key in self.readers else []
+        found = []
+        parent = key
+        while True:  # the key itself and its ancestors
+            if parent in self.last_writer or parent in self.readers:
+                found.append(parent)
+            if not parent:
+                break
+            parent = posixpath.dirname(parent)
+        prefix = key + "/" if key else ""
+        lo = bisect.bisect_left(self.keys, prefix)
+        for k in self.keys[lo:]:
+            if not k.startswith(prefix):
+                break
+            if k != key and not k.startswith("resource:"):
+                found.append(k)
+        return found
+
+    def conflicts(self, key: str, *, writing: bool) -> list[tuple[int, str, str]]:
+        out = []
+        for k in self._related(key):
+            if k in self.last_writer:
+                out.append((self.last_writer[k], k, "writes"))
+            if writing:
+                out.extend((r, k, "reads") for r in self.readers.get(k, ()))
+        return out
+
+
+def _stable_topo_order(n: int, preds: list[list[int]]) -> list[int] | None:
+    indegree = [len(set(p)) for p in preds]
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for i, ps in enumerate(preds):
+        for p in set(ps):
+            succs[p].append(i)
+    ready = [i for i in range(n) if indegree[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for s in succs[i]:
+            indegree[s] -= 1
+            if indegree[s] == 0:
+                heapq.heappush(ready, s)
+    return order if len(order) == n else None
+
+
+def _find_cycle(ids: tuple[str, ...], preds: list[list[int]]) -> list[str]:
+    color = [0] * len(ids)
+    stack: list[int] = []
+
+    def visit(i: int) -> list[int] | None:
+        color[i] = 1
+        stack.append(i)
+        for p in preds[i]:
+            if color[p] == 1:
+                return [*stack[stack.index(p) :], p]
+            if color[p] == 0 and (cyc := visit(p)):
+                return cyc
+        stack.pop()
+        color[i] = 2
+        return None
+
+    for i in range(len(ids)):
+        if color[i] == 0 and (cyc := visit(i)):
+            return [ids[j] for j in reversed(cyc)]
+    return []

@@ -1,0 +1,217 @@
+"""What a run produces: plain, frozen data at the bottom of the package.
+
+The scheduler and every backend import these, so nothing here imports anything of truepar's.
+Units are in the field names: ``_ns`` monotonic nanoseconds (``time.monotonic_ns``, which is
+``CLOCK_MONOTONIC`` on Linux, so spans from worker processes share one time line), ``_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from typing import Any
+
+#: Bytes per token of the documented token estimator (see :func:`estimate_tokens`).
+BYTES_PER_TOKEN = 4
+
+
+def estimate_tokens(n_bytes: int) -> int:
+    """Estimated LLM tokens for ``n_bytes`` of UTF-8 output: ``ceil(n_bytes / 4)``.
+
+    Four bytes per token is the rule of thumb OpenAI and Anthropic give for English text and code;
+    it is a documented estimate, never presented as a count. Servers that report exact token counts
+    (the ``llm`` tool) record those instead.
+    """
+    return math.ceil(n_bytes / BYTES_PER_TOKEN) if n_bytes > 0 else 0
+
+
+class Status(enum.StrEnum):
+    """The outcome of one op attempt (a span) or of one op (a result)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    CANCELLED = "cancelled"
+    #: Only for results: the op never ran because an op it depends on did not succeed.
+    SKIPPED = "skipped"
+
+
+class RunStatus(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Span:
+    """One attempt of one op: when, where, what it cost, how it ended."""
+
+    op_id: str
+    attempt: int
+    tool: str
+    backend: str
+    status: Status
+    #: When the op became ready (all inputs done) — ``start_ns - ready_ns`` is its queueing wait.
+    ready_ns: int
+    start_ns: int
+    end_ns: int
+    pid: int
+    thread_id: int
+    host: str
+    worker: int
+    #: CPU seconds of this op: thread CPU time (threads, sequential, async), process CPU time
+    #: (process workers), plus the rusage of any subprocess it waited for (``child_cpu_s``).
+    #: ``None`` when it could not be measured (a worker that crashed takes its numbers with it).
+    cpu_s: float | None
+    child_cpu_s: float
+    bytes_out: int
+    tokens_out: int
+    summary: str = ""
+    error: str | None = None
+    #: Why the op waited after it was ready ("workers", "resource db", ...), if it did.
+    waited_for: str | None = None
+    #: A thread that could not be stopped after a timeout or cancel is left running: said here.
+    abandoned: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["status"] = self.status.value
+        d["duration_s"] = self.duration_s
+        return d
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpResult:
+    """The final outcome of one op, after its retries."""
+
+    op_id: str
+    status: Status
+    attempts: int
+    value: Any = None
+    summary: str = ""
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["status"] = self.status.value
+        return d
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Environment:
+    """Facts about the interpreter and machine that bear on parallelism."""
+
+    python_version: str
+    implementation: str
+    gil_enabled: bool
+    free_threaded_build: bool
+    cores_available: int
+    cores_total: int
+    host: str
+    platform: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunTotals:
+    wall_s: float
+    #: CPU seconds of this process (all threads), its reaped subprocesses and its worker processes.
+    cpu_s: float
+    sum_op_s: float
+    ops: int
+    ok: int
+    failed: int
+
+    @property
+    def avg_concurrency(self) -> float:
+        """Σ op time / wall: how many ops were in flight on average."""
+        return self.sum_op_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def cores_used(self) -> float:
+        """CPU / wall: how many cores were busy on average."""
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["avg_concurrency"] = self.avg_concurrency
+        d["cores_used"] = self.cores_used
+        return d
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunTrace:
+    """Everything one run of a plan recorded. ``to_json`` is the ``--json`` trace format."""
+
+    plan_name: str
+    backend: str
+    workers: int
+    status: RunStatus
+    #: ``time.time()`` taken at the same instant as ``start_ns``: anchors the monotonic clock.
+    wall_anchor_unix_s: float
+    start_ns: int
+    end_ns: int
+    spans: tuple[Span, ...]
+    results: Mapping[str, OpResult]
+    totals: RunTotals
+    environment: Environment
+    #: Per op id: why it came after others (static ``after`` and conflict edges), in words.
+    waits: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    abandoned_threads: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.OK
+
+    def spans_of(self, op_id: str) -> list[Span]:
+        return [s for s in self.spans if s.op_id == op_id]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "truepar.trace",
+            "format_version": 1,
+            "plan": self.plan_name,
+            "backend": self.backend,
+            "workers": self.workers,
+            "status": self.status.value,
+            "interrupted": self.status is RunStatus.INTERRUPTED,
+            "wall_anchor_unix_s": self.wall_anchor_unix_s,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "totals": self.totals.to_json(),
+            "environment": self.environment.to_json(),
+            "abandoned_threads": self.abandoned_threads,
+            "results": {k: _jsonable_result(v) for k, v in self.results.items()},
+            "waits": {k: list(v) for k, v in self.waits.items()},
+            "spans": [s.to_json() for s in self.spans],
+        }
+
+
+def _jsonable_result(result: OpResult) -> dict[str, Any]:
+    d = result.to_json()
+    d["value"] = jsonable(d["value"])
+    return d
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe view of an op's value (bytes become text, unknown objects their repr)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    return repr(value)

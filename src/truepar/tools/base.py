@@ -1,0 +1,152 @@
+"""What every tool shares: the common op fields, the context a tool runs in, its output.
+
+A tool is a pydantic model of its op (``ReadOp``, ``BashOp`` …, all subclasses of :class:`OpBase`)
+plus a sync ``run`` and, where the tool has real non-blocking I/O (subprocesses, HTTP, sleep), an
+async ``arun``. A tool without ``arun`` runs on the async backend in a helper thread, as anyio and
+aiofiles do for file I/O: there is no non-blocking file I/O in asyncio to use instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from truepar.errors import ConfinementError
+
+#: Default cap on captured output per stream / per read, in bytes.
+DEFAULT_MAX_BYTES = 1 << 20
+
+
+class FakeSpec(BaseModel):
+    """How an op behaves on the deterministic ``fake`` backend (virtual clock, no real work)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    duration_s: float = Field(default=0.001, ge=0)
+    #: CPU seconds the op is said to use; defaults to none (a pure wait).
+    cpu_s: float = Field(default=0.0, ge=0)
+    #: Fail the first N attempts (to test retries), or every attempt with ``fail = -1``.
+    fail: int = 0
+    #: The op's worker "crashes" (status ``crashed``) instead of returning.
+    crash: bool = False
+    bytes_out: int = Field(default=0, ge=0)
+    value: Any = None
+
+
+class OpBase(BaseModel):
+    """Fields every op has, whatever its tool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    #: Subclasses narrow this to ``Literal["read"]`` etc.; it selects the tool.
+    tool: str
+    id: str = Field(min_length=1)
+    after: tuple[str, ...] = ()
+    #: Paths (relative to the root) or resource names this op reads / writes: conflict edges.
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    #: A named resource (``[resources.X]``) whose ``max_concurrent`` caps this op.
+    resource: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    retries: int | None = Field(default=None, ge=0)
+    #: Run this op on another backend than the plan's default.
+    backend: str | None = None
+    fake: FakeSpec | None = None
+
+    @field_validator("after", "reads", "writes", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+    def implied_reads(self) -> tuple[str, ...]:
+        """Paths the tool reads by its nature (a ``read`` reads its file), added to ``reads``."""
+        return ()
+
+    def fake_spec(self) -> FakeSpec:
+        return self.fake or FakeSpec()
+
+
+@dataclasses.dataclass
+class ToolContext:
+    """Where and how a tool runs. Created by the backend for each attempt, never pickled."""
+
+    root: Path
+    plan_dir: Path
+    #: Set when the op is cancelled or timed out; tools that wait use it to stop early.
+    cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: CPU seconds of subprocesses this op waited for (their rusage), accumulated by the tool.
+    child_cpu_s: float = 0.0
+    _on_cancel: list[Callable[[], None]] = dataclasses.field(default_factory=list, repr=False)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def resolve(self, path: str) -> Path:
+        return resolve_in_root(self.root, path)
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (from any thread) when the op is cancelled; at once if it already is."""
+        with self._lock:
+            if not self.cancel.is_set():
+                self._on_cancel.append(callback)
+                return
+        callback()
+
+    def request_cancel(self) -> None:
+        """Cancel the op: set the event and run the callbacks (kill its subprocess, ...)."""
+        with self._lock:
+            if self.cancel.is_set():
+                return
+            self.cancel.set()
+            callbacks, self._on_cancel = self._on_cancel, []
+        for callback in callbacks:
+            callback()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """A tool's result: the value, a one-line summary, the size of what it produced.
+
+    ``error`` set means the op failed but still has a value worth keeping (a command's output
+    with a non-zero exit code, an HTTP 500 body).
+    """
+
+    value: Any
+    summary: str
+    bytes_out: int = 0
+    error: str | None = None
+
+
+SyncRun = Callable[[Any, ToolContext], ToolOutput]
+AsyncRun = Callable[[Any, ToolContext], Awaitable[ToolOutput]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tool:
+    """One registered tool: its op model and its implementations."""
+
+    name: str
+    spec: type[OpBase]
+    run: SyncRun
+    arun: AsyncRun | None = None
+    #: Plain-language one-liner for ``truepar tools`` / docs.
+    doc: ClassVar[str] = ""
+
+
+def resolve_in_root(root: Path, path: str) -> Path:
+    """``path`` (relative to ``root``, or absolute inside it) resolved, symlinks included.
+
+    Raises :class:`ConfinementError` when the result lies outside ``root`` — through ``..``,
+    an absolute path elsewhere, or a symlink that points out.
+    """
+    base = root.resolve()
+    candidate = Path(path)
+    full = candidate if candidate.is_absolute() else base / candidate
+    resolved = Path(os.path.realpath(full))
+    if resolved != base and not resolved.is_relative_to(base):
+        raise ConfinementError(f"path {path!r} leaves the plan root {str(base)!r}")
+    return resolved

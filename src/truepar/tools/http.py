@@ -1,0 +1,169 @@
+"""``http``: one HTTP request with httpx, sync (``httpx.Client``) or async (``httpx.AsyncClient``).
+
+Both paths share everything but the I/O calls: :func:`_request_args` builds the request,
+:class:`_Body` caps the body at ``max_bytes`` while it streams in, :func:`_output` shapes the
+result. A status the op did not expect (by default any status >= 400) fails the op but keeps
+the response as its value, so an error page is not lost; a network error raises
+:class:`~truepar.errors.OpError`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import httpx
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from truepar.errors import OpError
+from truepar.tools.base import DEFAULT_MAX_BYTES, OpBase, Tool, ToolContext, ToolOutput
+from truepar.tools.files import fmt_bytes
+
+#: httpx timeout (connect, read, write, pool) when the op sets none. The scheduler's own
+#: timeout, by cancellation, still applies on top.
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class HttpOp(OpBase):
+    """Send ``method url`` with optional ``headers``, ``params`` and ``body`` or ``json``."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    tool: Literal["http"] = "http"
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: A text body, sent UTF-8 encoded. Exclusive with ``json``.
+    body: str | None = None
+    #: A JSON body (written ``json`` in a plan). Exclusive with ``body``.
+    json_body: Any = Field(default=None, alias="json")
+    params: dict[str, str] = Field(default_factory=dict)
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    follow_redirects: bool = True
+    #: Statuses that count as success; when unset, any status below 400.
+    expect_status: tuple[int, ...] | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        if not v.isalpha():
+            raise ValueError(f"invalid HTTP method {v!r}")
+        return v.upper()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.lower().startswith(("http://", "https://")):
+            raise ValueError(f"url {v!r} must start with http:// or https://")
+        return v
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpOp:
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("give either body or json, not both")
+        return self
+
+    def ok_status(self, status: int) -> bool:
+        if self.expect_status is not None:
+            return status in self.expect_status
+        return status < 400
+
+
+def _request_args(op: HttpOp) -> dict[str, Any]:
+    """Keyword arguments of ``client.stream`` (sync or async) for ``op``."""
+    args: dict[str, Any] = {
+        "method": op.method,
+        "url": op.url,
+        "headers": op.headers,
+        "params": op.params,
+        "timeout": httpx.Timeout(op.timeout or DEFAULT_TIMEOUT_S),
+    }
+    if op.body is not None:
+        args["content"] = op.body.encode("utf-8")
+    elif op.json_body is not None:
+        args["json"] = op.json_body
+    return args
+
+
+def _failed(op: HttpOp, e: Exception) -> OpError:
+    reason = str(e) or type(e).__name__
+    return OpError(f"{op.method} {op.url} failed: {reason}")
+
+
+class _Body:
+    """The response body, kept up to ``max_bytes``; :meth:`add` says when to stop reading."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk`` (or its head); false once the cap is passed and reading can stop."""
+        room = self.max_bytes - self.size
+        if len(chunk) > room:
+            chunk = chunk[:room]
+            self.truncated = True
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        return not self.truncated
+
+
+def _output(op: HttpOp, response: httpx.Response, body: _Body, started: float) -> ToolOutput:
+    ms = (time.perf_counter() - started) * 1000
+    data = b"".join(body.chunks)
+    status = response.status_code
+    value = {
+        "status": status,
+        "headers": dict(response.headers.items()),
+        "body": data.decode(response.encoding or "utf-8", "replace"),
+        "truncated": body.truncated,
+        "url": str(response.url),
+    }
+    summary = f"{op.method} {op.url} → {status} ({fmt_bytes(len(data))}, {ms:.0f} ms)"
+    if body.truncated:
+        summary += " (truncated)"
+    error = None if op.ok_status(status) else f"HTTP {status} {response.reason_phrase}".rstrip()
+    return ToolOutput(value=value, summary=summary, bytes_out=len(data), error=error)
+
+
+def run_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
+    """Send the request with a blocking client; ``ctx.cancel`` is checked between chunks."""
+    if ctx.cancel.is_set():
+        raise OpError(f"{op.method} {op.url} cancelled")
+    started = time.perf_counter()
+    body = _Body(op.max_bytes)
+    try:
+        with (
+            httpx.Client(follow_redirects=op.follow_redirects) as client,
+            client.stream(**_request_args(op)) as response,
+        ):
+            for chunk in response.iter_bytes():
+                if ctx.cancel.is_set():
+                    raise OpError(f"{op.method} {op.url} cancelled")
+                if not body.add(chunk):
+                    break
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        raise _failed(op, e) from e
+    return _output(op, response, body, started)
+
+
+async def arun_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
+    """Send the request with ``httpx.AsyncClient``; cancellation arrives as CancelledError."""
+    started = time.perf_counter()
+    body = _Body(op.max_bytes)
+    try:
+        async with (
+            httpx.AsyncClient(follow_redirects=op.follow_redirects) as client,
+            client.stream(**_request_args(op)) as response,
+        ):
+            async for chunk in response.aiter_bytes():
+                if not body.add(chunk):
+                    break
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        raise _failed(op, e) from e
+    return _output(op, response, body, started)
+
+
+HTTP = Tool("http", HttpOp, run_http, arun_http)

@@ -1,0 +1,39 @@
+"""``sleep``: wait a number of seconds, doing nothing. For calibration and tests.
+
+On threads it waits on the op's cancel event, so a timeout or cancel ends it at once; on the
+async backend it is ``asyncio.sleep``; on the sequential backend it blocks, as a sleep does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from pydantic import Field
+
+from truepar.tools.base import FakeSpec, OpBase, Tool, ToolContext, ToolOutput
+
+
+class SleepOp(OpBase):
+    tool: Literal["sleep"] = "sleep"
+    seconds: float = Field(ge=0)
+
+    def fake_spec(self) -> FakeSpec:
+        return self.fake or FakeSpec(duration_s=self.seconds)
+
+
+def _output(op: SleepOp) -> ToolOutput:
+    return ToolOutput(value=op.seconds, summary=f"slept {op.seconds:g} s")
+
+
+def run(op: SleepOp, ctx: ToolContext) -> ToolOutput:
+    ctx.cancel.wait(op.seconds)
+    return _output(op)
+
+
+async def arun(op: SleepOp, ctx: ToolContext) -> ToolOutput:
+    await asyncio.sleep(op.seconds)
+    return _output(op)
+
+
+SLEEP = Tool("sleep", SleepOp, run, arun)
