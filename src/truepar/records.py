@@ -129,7 +129,12 @@ class RunTotals:
     sum_op_s: float
     ops: int
     ok: int
+    #: Ended ``failed``, ``timeout`` or ``crashed`` after their last attempt.
     failed: int
+    #: Never ran: an op they depend on did not succeed.
+    skipped: int = 0
+    #: Cancelled by fail-fast or Ctrl-C, running or not yet started.
+    cancelled: int = 0
 
     @property
     def avg_concurrency(self) -> float:

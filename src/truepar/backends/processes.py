@@ -4,8 +4,14 @@ Our own pool rather than ``ProcessPoolExecutor``: when a worker dies there, ever
 fails with ``BrokenProcessPool`` and the pool is dead. Here each worker has its own pipe, so the
 parent knows exactly which op a dead worker was running: that op is ``crashed``, the worker is
 replaced, every other op carries on. A timeout kills the worker (and the subprocesses it started)
-instead of waiting for it. Workers come from a fork server (``forkserver``) preloaded with truepar,
-so starting one is a fork, not a fresh interpreter, and no thread of ours is ever forked.
+instead of waiting for it.
+
+Starting a worker: when this process has a single thread, a plain ``fork`` (a few milliseconds,
+and the worker inherits every imported module, ``__main__`` included). With other threads alive a
+fork could copy a lock some thread holds, so then a fork server (``forkserver``, preloaded with
+truepar) is used: safe, but its first start costs a fresh interpreter, and, as with any
+``ProcessPoolExecutor`` that does not fork, a script must guard its entry point with
+``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -24,19 +32,22 @@ import psutil
 
 from truepar.backends import worker as worker_module
 from truepar.backends.base import Backend, OpCall, Outcome
-from truepar.errors import NotPicklableError
+from truepar.errors import BackendUnavailable, NotPicklableError
 from truepar.records import Status
 
-#: Seconds a worker told to stop (SIGTERM: kill your subprocesses, exit) gets before SIGKILL.
-TERM_GRACE_S = 1.0
+#: Seconds to wait for a worker to exit after it was asked to (or killed) before giving up.
+JOIN_S = 1.0
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    if sys.platform.startswith("linux"):
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["truepar.backends.worker"])
-        return ctx
-    return multiprocessing.get_context("spawn")
+    """``fork`` while it is safe (one thread), else ``forkserver``; ``spawn`` off Linux."""
+    if not sys.platform.startswith("linux"):
+        return multiprocessing.get_context("spawn")
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["truepar.backends.worker"])
+    return ctx
 
 
 class _Worker:
@@ -53,6 +64,9 @@ class _Worker:
         self.proc.start()
         child.close()
         self.pid: int = self.proc.pid
+        #: A forked or spawned worker is our child: once reaped, ``getrusage(RUSAGE_CHILDREN)``
+        #: counts its CPU. A fork server's worker is not, so we keep counting it ourselves.
+        self.is_child = ctx.get_start_method() != "forkserver"
         #: Cumulative CPU seconds the worker reported last (process + its reaped children).
         self.cpu_s = 0.0
         self.ready = False
@@ -82,13 +96,12 @@ class _Worker:
         self.cpu_now()
         with contextlib.suppress(OSError):
             self.conn.close()
-        if self.proc.is_alive():
-            if kill:
-                self.proc.terminate()
-                self.proc.join(TERM_GRACE_S)
-                if self.proc.is_alive():
-                    self.proc.kill()
-            self.proc.join(TERM_GRACE_S)
+        if kill:
+            # The worker leads a process group holding every subprocess its op started:
+            # one SIGKILL to the group ends them all, with no grace period to wait out.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        self.proc.join(JOIN_S)
 
 
 class ProcessesBackend(Backend):
@@ -96,7 +109,6 @@ class ProcessesBackend(Backend):
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)
-        self._ctx = _mp_context()
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
         self._retired_cpu_s = 0.0
@@ -106,7 +118,7 @@ class ProcessesBackend(Backend):
     def worker_cpu_s(self) -> float:
         return self._retired_cpu_s + sum(w.cpu_s for w in self._all)
 
-    async def _get_worker(self) -> _Worker:
+    def _get_worker(self) -> _Worker:
         if self._idle:
             return self._idle.pop()
         worker_id = min(self._free_ids) if self._free_ids else self._next_id
@@ -114,15 +126,17 @@ class ProcessesBackend(Backend):
             self._free_ids.remove(worker_id)
         else:
             self._next_id += 1
-        loop = asyncio.get_running_loop()
-        worker = await loop.run_in_executor(None, _Worker, self._ctx, worker_id)
+        # Started from the loop's thread, synchronously: an executor thread would make the
+        # process multi-threaded and rule out the fast, safe fork.
+        worker = _Worker(_mp_context(), worker_id)
         self._all.append(worker)
         return worker
 
     def _retire(self, worker: _Worker, *, kill: bool) -> None:
         worker.stop(kill=kill)
         self._all.remove(worker)
-        self._retired_cpu_s += worker.cpu_s
+        if not worker.is_child:
+            self._retired_cpu_s += worker.cpu_s
         self._free_ids.append(worker.id)
 
     async def start(self) -> None:
@@ -130,14 +144,23 @@ class ProcessesBackend(Backend):
         loop = asyncio.get_running_loop()
         missing = self.workers - len(self._all)
         if missing > 0:
-            fresh = await asyncio.gather(*(self._get_worker() for _ in range(missing)))
+            fresh = [self._get_worker() for _ in range(missing)]
             await asyncio.gather(*(self._await_ready(loop, w) for w in fresh))
             self._idle.extend(fresh)
 
     async def _await_ready(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> None:
-        if not worker.ready:
+        if worker.ready:
+            return
+        try:
             await self._reply(loop, worker)
-            worker.ready = True
+        except (EOFError, OSError):
+            why = worker.exit_description()
+            self._retire(worker, kill=True)
+            raise BackendUnavailable(
+                f"processes backend: a {why} while starting; in a script, start runs under "
+                "`if __name__ == '__main__':` (worker processes may import the main module)"
+            ) from None
+        worker.ready = True
 
     async def _reply(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> Any:
         fut: asyncio.Future[Any] = loop.create_future()
@@ -166,7 +189,7 @@ class ProcessesBackend(Backend):
             )
             raise err from exc
         loop = asyncio.get_running_loop()
-        worker = await self._get_worker()
+        worker = self._get_worker()
         call.worker, call.pid = worker.id, worker.pid
         try:
             await self._await_ready(loop, worker)

@@ -3,7 +3,7 @@
 No pool, no hand-off, nothing between ops but the scheduler. A timeout cannot interrupt Python
 code running inline, so a watchdog thread cancels the op's context instead: a subprocess is
 killed and a sleep wakes at once; a pure-Python op runs to its end and is then reported
-``timeout``.
+``timeout`` all the same.
 """
 
 from __future__ import annotations
@@ -36,8 +36,14 @@ class SequentialBackend(Backend):
         ctx = ToolContext(call.root, call.plan_dir)
         timeout = call.timeout_s
         watchdog = None
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            ctx.request_cancel()
+
         if timeout is not None:
-            watchdog = threading.Timer(timeout, ctx.request_cancel)
+            watchdog = threading.Timer(timeout, expire)
             watchdog.daemon = True
             watchdog.start()
         self._current = ctx
@@ -48,7 +54,9 @@ class SequentialBackend(Backend):
             self._current = None
             if watchdog is not None:
                 watchdog.cancel()
-        if ctx.cancel.is_set():
-            # Let the scheduler's own timeout (same deadline) fire and record ``timeout``.
-            await asyncio.sleep(0)
+        if fired.is_set():
+            # The loop was blocked, so the scheduler's own deadline could not fire: say it here.
+            raise TimeoutError
+        if ctx.cancel.is_set():  # Ctrl-C reached the op through interrupt()
+            raise asyncio.CancelledError
         return outcome

@@ -19,8 +19,8 @@ from types import FrameType
 from truepar.backends.base import OpCall, Outcome
 from truepar.backends.invoke import describe_error, invoke
 from truepar.records import Status
+from truepar.tools import bash
 from truepar.tools.base import ToolContext
-from truepar.tools.bash import kill_all_children
 
 
 def cumulative_cpu_s() -> float:
@@ -30,7 +30,7 @@ def cumulative_cpu_s() -> float:
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    kill_all_children()
+    bash.kill_all_children()
     os._exit(128 + signal.SIGTERM)
 
 
@@ -38,6 +38,7 @@ def main(conn: Connection, worker_id: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    bash.become_worker()
     conn.send_bytes(pickle.dumps(("ready", cumulative_cpu_s())))
     while True:
         try:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import TracebackType
 from typing import Literal
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from truepar.engine.observer import Observer
-from truepar.records import RunTrace, Span, Status
+from truepar import Observer, RunTrace, Span, Status
 
 STATUS_STYLE = {
     Status.OK: "green",
@@ -41,7 +42,11 @@ def fmt_bytes(n: int) -> str:
 
 
 class LiveProgress(Observer):
-    """Ops done / running / failed and elapsed time, redrawn in place while the run goes."""
+    """Ops done / running / failed and elapsed time, redrawn in place while the run goes.
+
+    Redrawn from the scheduler's own loop (a timer, and every op event), never from a thread:
+    an extra thread would make the ``processes`` backend start its workers the slow way.
+    """
 
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.console = console
@@ -49,6 +54,8 @@ class LiveProgress(Observer):
         self.total = self.done = self.running = self.failed = 0
         self.t0 = time.monotonic()
         self._live: Live | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._stopped = True
 
     def __enter__(self) -> LiveProgress:
         if self.enabled:
@@ -56,7 +63,7 @@ class LiveProgress(Observer):
                 self._render(),
                 console=self.console,
                 transient=True,
-                refresh_per_second=8,
+                auto_refresh=False,
                 get_renderable=self._render,
             )
             self._live.__enter__()
@@ -79,8 +86,21 @@ class LiveProgress(Observer):
             f" · {time.monotonic() - self.t0:.1f} s",
         )
 
+    def _tick(self) -> None:
+        if self._live is None or self._stopped:
+            return
+        self._live.refresh()
+        self._timer = asyncio.get_running_loop().call_later(0.125, self._tick)
+
     def run_started(self, total_ops: int) -> None:
         self.total, self.t0 = total_ops, time.monotonic()
+        self._stopped = False
+        self._tick()
+
+    def run_finished(self) -> None:
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
 
     def op_started(self, op_id: str, attempt: int) -> None:
         self.running += 1
@@ -98,57 +118,68 @@ class LiveProgress(Observer):
         self.done += 1
 
 
+#: Column, justification, minimum width; columns marked wide-only are left out below 100 columns.
+_COLUMNS: tuple[tuple[str, Literal["left", "right"], int, bool], ...] = (
+    ("op", "left", 10, False),
+    ("tool", "left", 6, False),
+    ("status", "left", 9, False),
+    ("try", "right", 3, True),
+    ("start", "right", 8, True),
+    ("time", "right", 8, False),
+    ("worker", "right", 6, True),
+    ("cpu", "right", 8, False),
+    ("out", "right", 7, False),
+    ("summary", "left", 12, False),
+)
+
+
 def ops_table(console: Console, trace: RunTrace, limit: int | None = 40) -> None:
+    wide = console.width >= 100
     table = Table(
         title=f"{trace.plan_name} — {trace.backend}, {trace.workers} workers",
         title_justify="left",
         header_style="bold",
+        box=box.SIMPLE_HEAD,
     )
-    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
-        ("op", "left"),
-        ("tool", "left"),
-        ("status", "left"),
-        ("try", "right"),
-        ("start", "right"),
-        ("time", "right"),
-        ("worker", "right"),
-        ("cpu", "right"),
-        ("out", "right"),
-        ("summary", "left"),
-    )
-    for col, justify in columns:
+    columns = [c for c in _COLUMNS if wide or not c[3]]
+    for col, justify, min_width, _ in columns:
         table.add_column(
             col,
             justify=justify,
             no_wrap=True,
             overflow="ellipsis",
+            min_width=min_width,
             max_width=60 if col == "summary" else None,
         )
     last: dict[str, Span] = {s.op_id: s for s in trace.spans}
     rows = list(trace.results.values())
     shown = rows if limit is None else rows[:limit]
     for result in shown:
-        found = last.get(result.op_id)
-        style = STATUS_STYLE.get(result.status, "")
-        status = Text(result.status.value, style=style)
-        if found is None:
-            table.add_row(result.op_id, "", status, "0", "", "", "", "", "", result.error or "")
-            continue
-        span = found
-        start = (span.start_ns - trace.start_ns) / 1e9
-        detail = span.error if result.status is not Status.OK and span.error else span.summary
-        table.add_row(
-            result.op_id,
-            span.tool,
-            status,
-            str(result.attempts),
-            fmt_s(start),
-            fmt_s(span.duration_s),
-            str(span.worker),
-            "?" if span.cpu_s is None else fmt_s(span.cpu_s),
-            fmt_bytes(span.bytes_out),
-            detail,
-        )
+        span = last.get(result.op_id)
+        status = Text(result.status.value, style=STATUS_STYLE.get(result.status, ""))
+        cells: dict[str, str | Text]
+        if span is None:
+            cells = {
+                "op": result.op_id,
+                "status": status,
+                "try": "0",
+                "summary": result.error or "",
+            }
+        else:
+            failed = result.status is not Status.OK and span.error
+            cells = {
+                "op": result.op_id,
+                "tool": span.tool,
+                "status": status,
+                "try": str(result.attempts),
+                "start": fmt_s((span.start_ns - trace.start_ns) / 1e9),
+                "time": fmt_s(span.duration_s),
+                "worker": str(span.worker),
+                "cpu": "?" if span.cpu_s is None else fmt_s(span.cpu_s),
+                "out": fmt_bytes(span.bytes_out),
+                "summary": span.error if failed else span.summary,
+            }
+        table.add_row(*(cells.get(col, "") for col, *_ in columns))
     console.print(table)
     if limit is not None and len(rows) > limit:
         console.print(f"… and {len(rows) - limit} more ops (--all shows every one)")
@@ -163,7 +194,16 @@ def summary(console: Console, trace: RunTrace) -> None:
         f" · wall {fmt_s(t.wall_s)} · Σ op time {fmt_s(t.sum_op_s)}"
         f" · avg concurrency {t.avg_concurrency:.2f}"
         f" · cores used {t.cores_used:.2f} of {env.cores_available}"
-        f" · {t.ok} ok, {t.failed} not ok of {t.ops} ops",
+        f" · {t.ok} ok of {t.ops} ops",
+        *(
+            (f", {n} {what}", STATUS_STYLE[s])
+            for n, what, s in (
+                (t.failed, "failed", Status.FAILED),
+                (t.skipped, "skipped", Status.SKIPPED),
+                (t.cancelled, "cancelled", Status.CANCELLED),
+            )
+            if n
+        ),
     )
     console.print(line)
     if trace.abandoned_threads:

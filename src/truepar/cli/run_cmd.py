@@ -8,20 +8,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+import truepar
 from truepar.cli import render
-from truepar.engine.run import run
-from truepar.errors import UsageError
 from truepar.fileio import atomic_write_json
-from truepar.plan.load import load_plan
-from truepar.plan.models import BACKEND_NAMES
-from truepar.records import RunStatus
 
 
 def run_command(
     plan: Annotated[Path, typer.Argument(help="Plan file (TOML, or YAML).", show_default=False)],
     backend: Annotated[
         str | None,
-        typer.Option("--backend", "-b", help=f"One of: {', '.join(BACKEND_NAMES)}."),
+        typer.Option("--backend", "-b", help=f"One of: {', '.join(truepar.BACKENDS)}."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", "-w", help="Ops at once (default: the plan's).")
@@ -37,16 +33,18 @@ def run_command(
 ) -> int:
     """Run PLAN once and print what ran where, for how long, at what cost."""
     if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {workers}")
-    if backend is not None and backend not in BACKEND_NAMES:
-        raise UsageError(f"--backend {backend!r} is unknown (one of: {', '.join(BACKEND_NAMES)})")
+        raise truepar.UsageError(f"--workers must be at least 1, not {workers}")
+    if backend is not None and backend not in truepar.BACKENDS:
+        raise truepar.UsageError(
+            f"--backend {backend!r} is unknown (one of: {', '.join(truepar.BACKENDS)})"
+        )
     if json_out is not None and json_out.is_dir():
-        raise UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
-    loaded = load_plan(plan)
+        raise truepar.UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
+    loaded = truepar.load_plan(plan)
     out = Console(highlight=False)
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:
-        trace = run(loaded, backend=backend, workers=workers, observer=progress)
+        trace = truepar.run(loaded, backend=backend, workers=workers, observer=progress)
     if json_out is not None:
         atomic_write_json(json_out, trace.to_json())
     if not quiet:
@@ -56,6 +54,6 @@ def run_command(
     render.summary(out, trace)
     if json_out is not None:
         out.print(f"trace written to {json_out}")
-    if trace.status is RunStatus.INTERRUPTED:
+    if trace.status is truepar.RunStatus.INTERRUPTED:
         return 130
     return 0 if trace.ok else 1

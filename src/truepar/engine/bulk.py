@@ -27,9 +27,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _run_chunk(
-    fn: Callable[[Any], Any], items: Sequence[Any]
-) -> tuple[list[Any], array.array[int], array.array[int], list[tuple[int, str]]]:
+class _Chunk(tuple):  # type: ignore[type-arg]
+    """A chunk's (values, starts, ends, errors), with a repr that does not walk the values."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{len(self[0])} calls, {len(self[3])} raised>"
+
+
+def _run_chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> _Chunk:
     """Call ``fn`` on each item, stamping start and end (monotonic ns) of every call."""
     values: list[Any] = [None] * len(items)
     starts = array.array("q", bytes(8 * len(items)))
@@ -43,7 +50,7 @@ def _run_chunk(
         except Exception as exc:
             errors.append((i, describe_error(exc)))
         ends[i] = clock()
-    return values, starts, ends, errors
+    return _Chunk((values, starts, ends, errors))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +147,6 @@ def _empty_trace(plan: Plan, backend: str, workers: int) -> RunTrace:
         now,
         (),
         {},
-        RunTotals(0.0, 0.0, 0.0, 0, 0, 0),
+        RunTotals(0.0, 0.0, 0.0, 0, 0, 0, 0, 0),
         environment(),
     )

@@ -123,7 +123,7 @@ class _Interrupt:
 
 @contextlib.contextmanager
 def _interrupts(loop: asyncio.AbstractEventLoop) -> Iterator[_Interrupt]:
-    """First Ctrl-C: cancel the run cleanly. Second: ``KeyboardInterrupt`` right away."""
+    """First Ctrl-C (or SIGTERM): cancel the run cleanly. Second: ``KeyboardInterrupt`` now."""
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield state
@@ -138,11 +138,12 @@ def _interrupts(loop: asyncio.AbstractEventLoop) -> Iterator[_Interrupt]:
             backend.interrupt()
         loop.call_soon_threadsafe(functools.partial(sched.stop, "Ctrl-C", interrupted=True))
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield state
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def _run(
@@ -204,7 +205,10 @@ def _trace(
     backends: Mapping[str, Backend],
 ) -> RunTrace:
     results = {op.id: scheduler.results[op.id] for op in plan.ops if op.id in scheduler.results}
-    ok = sum(1 for r in results.values() if r.status is Status.OK)
+    counts = dict.fromkeys(Status, 0)
+    for r in results.values():
+        counts[r.status] += 1
+    ok = counts[Status.OK]
     if scheduler.interrupted:
         status = RunStatus.INTERRUPTED
     elif ok == len(plan.ops):
@@ -218,7 +222,9 @@ def _trace(
         sum_op_s=sum(s.duration_s for s in spans),
         ops=len(plan.ops),
         ok=ok,
-        failed=len(plan.ops) - ok,
+        failed=counts[Status.FAILED] + counts[Status.TIMEOUT] + counts[Status.CRASHED],
+        skipped=counts[Status.SKIPPED],
+        cancelled=counts[Status.CANCELLED],
     )
     waits = {op_id: tuple(scheduler.graph.why(op_id)) for op_id in scheduler.graph.ids}
     return RunTrace(

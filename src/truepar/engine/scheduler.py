@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import heapq
 import os
 import socket
@@ -128,6 +129,29 @@ class Scheduler:
             self.in_use[st.op.resource] += 1
         self.observer.op_started(st.op.id, st.attempt)
         st.task = asyncio.get_running_loop().create_task(self._attempt(i, st.attempt))
+        st.task.add_done_callback(functools.partial(self._attempt_done, i))
+
+    def _attempt_done(self, i: int, task: asyncio.Task[None]) -> None:
+        """Account for an attempt whose body never ran or broke (the body records the rest)."""
+        if not task.cancelled() and task.exception() is None:
+            return
+        st = self.states[i]
+        self._release(st)
+        if task.cancelled():  # cancelled before its first step: stop() got there first
+            error = "not run: cancelled" + (" (interrupted)" if self.interrupted else "")
+            self._finish(i, OpResult(st.op.id, Status.CANCELLED, st.attempt, error=error))
+        else:
+            exc = task.exception()
+            assert exc is not None
+            error = f"internal error in truepar (please report it): {describe_error(exc)}"
+            self._finish(i, OpResult(st.op.id, Status.FAILED, st.attempt, error=error))
+            self._skip_dependents(i)
+        self._pump()
+
+    def _release(self, st: _OpState) -> None:
+        self.running -= 1
+        if st.op.resource is not None and st.op.resource in self.in_use:
+            self.in_use[st.op.resource] -= 1
 
     async def _attempt(self, i: int, attempt: int) -> None:
         st = self.states[i]
@@ -140,6 +164,12 @@ class Scheduler:
             async with asyncio.timeout(st.timeout_s):
                 outcome = await st.backend.execute(call)
             status = outcome.status
+            if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
+                # It blocked the loop (a sync function on ``async``), so no deadline could fire.
+                status = Status.TIMEOUT
+                error = (
+                    f"timed out after {st.timeout_s:g} s (it blocked the event loop, so it ran on)"
+                )
         except TimeoutError:
             status, error = Status.TIMEOUT, f"timed out after {st.timeout_s:g} s"
         except asyncio.CancelledError:
@@ -153,9 +183,7 @@ class Scheduler:
             error = f"{error}; its thread could not be stopped and was abandoned"
         span = self._span(st, call, outcome, status, error, dispatched)
         self.spans.append(span)
-        self.running -= 1
-        if st.op.resource is not None and st.op.resource in self.in_use:
-            self.in_use[st.op.resource] -= 1
+        self._release(st)
         self.observer.op_finished(span)
         self._after_attempt(i, span, outcome)
 
@@ -187,10 +215,13 @@ class Scheduler:
                 bytes_out=outcome.bytes_out,
                 tokens_out=estimate_tokens(outcome.bytes_out),
                 summary=outcome.summary,
-                error=outcome.error,
+                error=error or outcome.error,
                 waited_for=st.waited_for,
             )
         start = call.started_ns or dispatched
+        end = max(start, self.clock_ns())
+        if status is Status.TIMEOUT and st.timeout_s is not None:
+            end = min(end, start + int(st.timeout_s * 1e9))  # not the clean-up after it
         return Span(
             op_id=st.op.id,
             attempt=call.attempt,
@@ -199,7 +230,7 @@ class Scheduler:
             status=status,
             ready_ns=st.ready_ns,
             start_ns=start,
-            end_ns=max(start, self.clock_ns()),
+            end_ns=end,
             pid=call.pid or os.getpid(),
             thread_id=call.thread_id,
             host=_HOST,
@@ -288,11 +319,11 @@ class Scheduler:
         for handle in self._backoff:
             handle.cancel()
         self._backoff.clear()
-        for st in self.states:
+        for i, st in enumerate(self.states):
             if st.task is not None and not st.task.done():
                 st.task.cancel()
-            elif not st.finished and (st.task is None or st.task.done()):
+            elif not st.finished:
                 self._finish(
-                    self.states.index(st),
+                    i,
                     OpResult(st.op.id, Status.CANCELLED, st.attempt, error=f"not run: {reason}"),
                 )

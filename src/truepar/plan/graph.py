@@ -90,19 +90,10 @@ def build_graph(plan: Plan) -> Graph:
         writes = {_key(k, resources) for k in op.writes}
         for key in sorted(reads - writes):
             for j, theirs, what in tracker.conflicts(key, writing=False):
-                edges.setdefault(
-                    (j, i),
-                    f"{ids[j]} {what} {_shown(theirs)}, which {ids[i]} reads" + _also(theirs, key),
-                )
+                edges.setdefault((j, i), _reason(ids[j], what, theirs, ids[i], "reads", key))
         for key in sorted(writes):
             for j, theirs, what in tracker.conflicts(key, writing=True):
-                reason = (
-                    f"both write {_shown(key)}"
-                    if what == "writes" and theirs == key
-                    else f"{ids[j]} {what} {_shown(theirs)}, which {ids[i]} writes"
-                    + _also(theirs, key)
-                )
-                edges.setdefault((j, i), reason)
+                edges.setdefault((j, i), _reason(ids[j], what, theirs, ids[i], "writes", key))
         for key in reads - writes:
             tracker.read(key, i)
         for key in writes:
@@ -133,8 +124,15 @@ def _shown(key: str) -> str:
     return key.removeprefix("resource:") if key.startswith("resource:") else (key or ".")
 
 
-def _also(theirs: str, ours: str) -> str:
-    return "" if theirs == ours else f" (inside: {_shown(ours)})"
+def _reason(first: str, did: str, theirs: str, then: str, does: str, ours: str) -> str:
+    """Why ``then`` waits for ``first``, in words: "both write x", "a writes x, which b reads"."""
+    if theirs == ours:
+        if did == does == "writes":
+            return f"both write {_shown(ours)}"
+        return f"{first} {did} {_shown(ours)}, which {then} {does}"
+    return (
+        f"{first} {did} {_shown(theirs)} and {then} {does} {_shown(ours)}: one contains the other"
+    )
 
 
 class _Hazards:

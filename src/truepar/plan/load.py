@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from truepar.errors import PlanError
 from truepar.plan.models import Plan, op_from_dict
+from truepar.tools.base import describe_validation_error
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -80,23 +81,12 @@ def plan_from_dict(data: Mapping[str, Any], *, source: str, base_dir: Path) -> P
         try:
             ops.append(op_from_dict(raw))
         except ValidationError as exc:
-            raise PlanError(f"{source}: {label} {_first_error(exc)}") from None
+            raise PlanError(f"{source}: {label} {describe_validation_error(exc)}") from None
         except ValueError as exc:
             raise PlanError(f"{source}: {label} field 'tool': {exc}") from None
     try:
         plan = Plan.model_validate({**data, "ops": ops, "source": source, "base_dir": base_dir})
     except ValidationError as exc:
-        raise PlanError(f"{source}: {_first_error(exc)}") from None
+        raise PlanError(f"{source}: {describe_validation_error(exc)}") from None
     plan.check()
     return plan
-
-
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    err = errors[0]
-    loc = ".".join(str(part) for part in err["loc"] if not isinstance(part, int))
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field (check its spelling)"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"field {loc!r}: {msg}{more}" if loc else f"{msg}{more}"

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from truepar.errors import PlanError
 from truepar.tools import TOOLS, OpBase
+from truepar.tools.base import describe_validation_error
 
 BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
 OnError = Literal["continue", "fail-fast"]
@@ -56,6 +57,13 @@ class Plan(BaseModel):
     source: str = "<python>"
     #: The folder ``root`` and ``python`` imports are relative to.
     base_dir: Path = Field(default_factory=Path.cwd)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            source = data.get("source", "<python>")
+            raise PlanError(f"{source}: {describe_validation_error(exc)}") from None
 
     @field_validator("ops", mode="before")
     @classmethod
@@ -123,8 +131,10 @@ def op_from_dict(raw: Any) -> OpBase:
     if not isinstance(raw, dict):
         raise ValueError(f"an op must be a table of fields, not {type(raw).__name__}")
     tool = raw.get("tool")
+    known = ", ".join(TOOLS)
+    if tool is None:
+        raise ValueError(f"missing: every op needs tool = one of {known}")
     if tool not in TOOLS:
-        known = ", ".join(TOOLS)
         raise ValueError(f"unknown tool {tool!r} (one of: {known})")
     return TOOLS[tool].spec.model_validate(raw)
 

@@ -13,11 +13,11 @@ import os
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from truepar.errors import ConfinementError
+from truepar.errors import ConfinementError, PlanError
 
 #: Default cap on captured output per stream / per read, in bytes.
 DEFAULT_MAX_BYTES = 1 << 20
@@ -39,10 +39,37 @@ class FakeSpec(BaseModel):
     value: Any = None
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    """The most useful of pydantic's errors, in one line: ``field 'x': what is wrong``.
+
+    An unknown field (usually a typo) is reported before the "field required" it causes.
+    """
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = ".".join(str(part) for part in err["loc"] if not isinstance(part, int))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (check its spelling)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"field {loc!r}: {msg}{more}" if loc else f"{msg}{more}"
+
+
 class OpBase(BaseModel):
     """Fields every op has, whatever its tool."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def __init__(self, **data: Any) -> None:
+        # Built in Python, a bad op is a PlanError like one read from a file (STYLE: translate
+        # at the boundary); ``model_validate`` keeps pydantic's own error for plan loading.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            label = f"op {data['id']!r}" if isinstance(data.get("id"), str) else "op"
+            tool = data.get("tool") or getattr(type(self).model_fields.get("tool"), "default", "")
+            raise PlanError(
+                f"<python>: {label} ({tool}) {describe_validation_error(exc)}"
+            ) from None
 
     #: Subclasses narrow this to ``Literal["read"]`` etc.; it selects the tool.
     tool: str
@@ -133,8 +160,6 @@ class Tool:
     spec: type[OpBase]
     run: SyncRun
     arun: AsyncRun | None = None
-    #: Plain-language one-liner for ``truepar tools`` / docs.
-    doc: ClassVar[str] = ""
 
 
 def resolve_in_root(root: Path, path: str) -> Path:

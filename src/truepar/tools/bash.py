@@ -29,6 +29,9 @@ _READ_CHUNK = 1 << 16
 #: (SIGTERM from the processes backend) can kill them before it exits.
 _LIVE_GROUPS: set[int] = set()
 _LIVE_LOCK = threading.Lock()
+#: In a ``processes`` worker, children stay in the worker's own process group, so that killing
+#: the group kills the worker and everything its op started, at once.
+_OWN_GROUPS = True
 
 
 class BashOp(OpBase):
@@ -110,7 +113,7 @@ class _Child:
                 stdin=subprocess.PIPE if op.stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                process_group=0,
+                process_group=0 if _OWN_GROUPS else None,
             )
         except OSError as exc:
             raise OpError(f"cannot start {op.display()!r}: {exc.strerror or exc}") from exc
@@ -124,7 +127,10 @@ class _Child:
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+            if _OWN_GROUPS:
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
 
     def reap(self, ctx: ToolContext) -> int:
         """Wait for the child (it has exited or been killed) and take its rusage."""
@@ -271,6 +277,18 @@ async def _feed(stream: Any, data: bytes) -> None:
         pass
     finally:
         writer.close()
+
+
+def become_worker() -> None:
+    """In a new worker process: lead a process group that the op's children join.
+
+    The children already in the list (a forked worker inherits it) belong to the parent.
+    """
+    global _OWN_GROUPS
+    os.setpgrp()
+    _OWN_GROUPS = False
+    with _LIVE_LOCK:
+        _LIVE_GROUPS.clear()
 
 
 def kill_all_children() -> None:
