@@ -27,12 +27,13 @@ GRACE_S = 0.5
 class _Job:
     """One op for one thread; ``state`` goes pending → done, or pending → abandoned."""
 
-    __slots__ = ("done_event", "fn", "state")
+    __slots__ = ("done_event", "fn", "state", "thread_ident")
 
     def __init__(self, fn: Callable[[int], Callable[[], None]]) -> None:
         self.fn = fn
         self.state = "pending"
         self.done_event = threading.Event()
+        self.thread_ident: int | None = None
 
 
 class _Pool:
@@ -42,6 +43,7 @@ class _Pool:
         self._threads = 0  # live and not abandoned
         self._idle = 0
         self._next_id = 0
+        self._live: list[threading.Thread] = []
 
     def submit(self, job: _Job) -> None:
         with self._lock:
@@ -51,9 +53,11 @@ class _Pool:
                 worker = self._next_id
                 self._next_id += 1
                 self._threads += 1
-                threading.Thread(
+                thread = threading.Thread(
                     target=self._loop, args=(worker,), name=f"truepar-worker-{worker}", daemon=True
-                ).start()
+                )
+                self._live.append(thread)
+                thread.start()
         self._jobs.put(job)
 
     def _loop(self, worker: int) -> None:
@@ -62,6 +66,7 @@ class _Pool:
             job = jobs.get()
             if job is None:
                 return
+            job.thread_ident = threading.get_ident()
             deliver = job.fn(worker)
             with self._lock:
                 if job.state == "abandoned":
@@ -78,13 +83,19 @@ class _Pool:
                 return False
             job.state = "abandoned"
             self._threads -= 1
+            self._live = [t for t in self._live if t.ident != job.thread_ident]
             return True
 
     def shutdown(self) -> None:
+        """Stop the idle threads and wait for them: a process left with stray threads can no
+        longer fork its process workers safely (see the processes backend)."""
         with self._lock:
             n, self._threads, self._idle = self._threads, 0, 0
+            live, self._live = self._live, []
         for _ in range(n):
             self._jobs.put(None)
+        for thread in live:
+            thread.join(timeout=1.0)
 
 
 class ThreadsBackend(Backend):

@@ -177,7 +177,7 @@ def ops_table(console: Console, trace: RunTrace, limit: int | None = 40) -> None
                 "worker": str(span.worker),
                 "cpu": "?" if span.cpu_s is None else fmt_s(span.cpu_s),
                 "out": fmt_bytes(span.bytes_out),
-                "summary": span.error if failed else span.summary,
+                "summary": (span.error or "") if failed else span.summary,
             }
         table.add_row(*(cells.get(col, "") for col, *_ in columns))
     console.print(table)

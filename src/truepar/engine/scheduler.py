@@ -39,6 +39,8 @@ class _OpState:
     waiting_on: int
     attempt: int = 0
     ready_ns: int = 0
+    #: How many times the scheduler had pumped when this op became ready.
+    ready_pump: int = 0
     waited_for: str | None = None
     finished: bool = False
     task: asyncio.Task[None] | None = None
@@ -76,6 +78,9 @@ class Scheduler:
         self.in_use: dict[str, int] = dict.fromkeys(self.caps, 0)
         self.running = 0
         self.ready: list[int] = []
+        #: Ready ops waiting for a slot of their resource, per resource.
+        self.parked: dict[str, list[int]] = {}
+        self._pumps = 0
         self.spans: list[Span] = []
         self.results: dict[str, OpResult] = {}
         self.stopping = False
@@ -90,11 +95,9 @@ class Scheduler:
 
     async def run(self) -> None:
         self._done = asyncio.get_running_loop().create_future()
-        now = self.clock_ns()
         for i, st in enumerate(self.states):
             if st.waiting_on == 0:
-                st.ready_ns = now
-                heapq.heappush(self.ready, i)
+                self._make_ready(i)
         self._pump()
         if self._unfinished:
             await self._done
@@ -102,24 +105,28 @@ class Scheduler:
     def _pump(self) -> None:
         if self.stopping:
             return
-        blocked: list[int] = []
+        self._pumps += 1
         while self.ready and self.running < self.workers:
             i = heapq.heappop(self.ready)
             st = self.states[i]
             res = st.op.resource
             cap = self.caps.get(res) if res else None
             if res is not None and cap is not None and self.in_use[res] >= cap:
+                # Parked until its resource frees a slot (see _release): it does not hold back
+                # the ops behind it, and costs nothing while it waits.
                 if st.waited_for is None:
                     st.waited_for = f"resource {res} (max_concurrent {cap})"
-                blocked.append(i)
+                heapq.heappush(self.parked.setdefault(res, []), i)
                 continue
-            self._launch(i)
-        for i in blocked:
-            heapq.heappush(self.ready, i)
-        for i in self.ready:
-            st = self.states[i]
-            if st.waited_for is None:
+            if st.waited_for is None and st.ready_pump < self._pumps - 1:
                 st.waited_for = f"workers (all {self.workers} busy)"
+            self._launch(i)
+
+    def _make_ready(self, i: int) -> None:
+        st = self.states[i]
+        st.ready_ns = self.clock_ns()
+        st.ready_pump = self._pumps
+        heapq.heappush(self.ready, i)
 
     def _launch(self, i: int) -> None:
         st = self.states[i]
@@ -150,8 +157,12 @@ class Scheduler:
 
     def _release(self, st: _OpState) -> None:
         self.running -= 1
-        if st.op.resource is not None and st.op.resource in self.in_use:
-            self.in_use[st.op.resource] -= 1
+        res = st.op.resource
+        if res is not None and res in self.in_use:
+            self.in_use[res] -= 1
+            parked = self.parked.get(res)
+            if parked:
+                heapq.heappush(self.ready, heapq.heappop(parked))
 
     async def _attempt(self, i: int, attempt: int) -> None:
         st = self.states[i]
@@ -253,8 +264,7 @@ class Scheduler:
                 succ = self.states[s]
                 succ.waiting_on -= 1
                 if succ.waiting_on == 0 and not succ.finished:
-                    succ.ready_ns = self.clock_ns()
-                    heapq.heappush(self.ready, s)
+                    self._make_ready(s)
         elif span.status in _RETRYABLE and st.attempt <= st.retries and not self.stopping:
             delay = self.plan.defaults.retry_backoff_s * 2 ** (st.attempt - 1)
             loop = asyncio.get_running_loop()
@@ -262,8 +272,7 @@ class Scheduler:
 
             def requeue() -> None:
                 self._backoff.discard(handle)
-                st.ready_ns = self.clock_ns()
-                heapq.heappush(self.ready, i)
+                self._make_ready(i)
                 self._pump()
 
             handle = loop.call_later(delay, requeue)

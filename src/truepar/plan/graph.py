@@ -83,11 +83,12 @@ def build_graph(plan: Plan) -> Graph:
         for p in declared:
             edges.setdefault((p, i), "declared in after")
     resources = set(plan.resources)
+    root = str(plan.root)
     tracker = _Hazards()
     for i in order:
         op = plan.ops[i]
-        reads = {_key(k, resources) for k in (*op.implied_reads(), *op.reads)}
-        writes = {_key(k, resources) for k in op.writes}
+        reads = {_key(k, resources, root) for k in (*op.implied_reads(), *op.reads)}
+        writes = {_key(k, resources, root) for k in op.writes}
         for key in sorted(reads - writes):
             for j, theirs, what in tracker.conflicts(key, writing=False):
                 edges.setdefault((j, i), _reason(ids[j], what, theirs, ids[i], "reads", key))
@@ -113,10 +114,14 @@ def build_graph(plan: Plan) -> Graph:
     )
 
 
-def _key(raw: str, resources: set[str]) -> str:
+def _key(raw: str, resources: set[str], root: str) -> str:
+    """One spelling per path: relative to the root where it lies inside it (so ``/repo/x`` and
+    ``x`` are the same file), normalized; ``resource:name`` for a declared resource."""
     if raw in resources:
         return f"resource:{raw}"
     norm = posixpath.normpath(raw)
+    if posixpath.isabs(norm) and (norm == root or norm.startswith(root.rstrip("/") + "/")):
+        norm = posixpath.relpath(norm, root)
     return "" if norm == "." else norm
 
 
@@ -165,9 +170,10 @@ class _Hazards:
         while True:  # the key itself and its ancestors
             if parent in self.last_writer or parent in self.readers:
                 found.append(parent)
-            if not parent:
+            up = posixpath.dirname(parent)
+            if not parent or up == parent:  # "" for relative paths, "/" for absolute ones
                 break
-            parent = posixpath.dirname(parent)
+            parent = up
         prefix = key + "/" if key else ""
         lo = bisect.bisect_left(self.keys, prefix)
         for k in self.keys[lo:]:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from truepar.errors import PlanError
 from truepar.plan.models import Plan, op_from_dict
-from truepar.tools.base import describe_validation_error
+from truepar.tools.base import labelled
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -81,12 +81,12 @@ def plan_from_dict(data: Mapping[str, Any], *, source: str, base_dir: Path) -> P
         try:
             ops.append(op_from_dict(raw))
         except ValidationError as exc:
-            raise PlanError(f"{source}: {label} {describe_validation_error(exc)}") from None
+            raise PlanError(labelled(f"{source}: {label}", exc)) from None
         except ValueError as exc:
             raise PlanError(f"{source}: {label} field 'tool': {exc}") from None
     try:
         plan = Plan.model_validate({**data, "ops": ops, "source": source, "base_dir": base_dir})
     except ValidationError as exc:
-        raise PlanError(f"{source}: {describe_validation_error(exc)}") from None
+        raise PlanError(labelled(source, exc)) from None
     plan.check()
     return plan

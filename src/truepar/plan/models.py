@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from truepar.errors import PlanError
 from truepar.tools import TOOLS, OpBase
-from truepar.tools.base import describe_validation_error
+from truepar.tools.base import labelled
 
 BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
 OnError = Literal["continue", "fail-fast"]
@@ -63,7 +63,7 @@ class Plan(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             source = data.get("source", "<python>")
-            raise PlanError(f"{source}: {describe_validation_error(exc)}") from None
+            raise PlanError(labelled(str(source), exc)) from None
 
     @field_validator("ops", mode="before")
     @classmethod

@@ -54,6 +54,12 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"field {loc!r}: {msg}{more}" if loc else f"{msg}{more}"
 
 
+def labelled(label: str, exc: ValidationError) -> str:
+    """``label field 'x': problem``, or ``label: problem`` when no one field is to blame."""
+    described = describe_validation_error(exc)
+    return f"{label} {described}" if described.startswith("field ") else f"{label}: {described}"
+
+
 class OpBase(BaseModel):
     """Fields every op has, whatever its tool."""
 
@@ -67,9 +73,7 @@ class OpBase(BaseModel):
         except ValidationError as exc:
             label = f"op {data['id']!r}" if isinstance(data.get("id"), str) else "op"
             tool = data.get("tool") or getattr(type(self).model_fields.get("tool"), "default", "")
-            raise PlanError(
-                f"<python>: {label} ({tool}) {describe_validation_error(exc)}"
-            ) from None
+            raise PlanError(labelled(f"<python>: {label} ({tool})", exc)) from None
 
     #: Subclasses narrow this to ``Literal["read"]`` etc.; it selects the tool.
     tool: str

@@ -103,8 +103,10 @@ class _Child:
         cwd = ctx.resolve(op.cwd)
         if not cwd.is_dir():
             raise OpError(f"cwd {op.cwd!r} is not a directory")
-        env = {} if op.env_clear else dict(os.environ)
-        env.update(op.env)
+        env: dict[str, str] | None = None  # inherit, without copying os.environ per spawn
+        if op.env_clear or op.env:
+            env = {} if op.env_clear else dict(os.environ)
+            env.update(op.env)
         try:
             self.proc = subprocess.Popen(
                 op.args(),
@@ -134,6 +136,14 @@ class _Child:
 
     def reap(self, ctx: ToolContext) -> int:
         """Wait for the child (it has exited or been killed) and take its rusage."""
+        if _OWN_GROUPS:
+            # Kill what the child left behind in its group (``cmd &``): nothing outlives its op.
+            # Wait for the leader to exit but leave it a zombie first: while it is unreaped its
+            # group id cannot be given to anyone else, so the kill cannot hit a stranger.
+            with contextlib.suppress(ChildProcessError):
+                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
         try:
             _, status, usage = os.wait4(self.pid, 0)
         except ChildProcessError:  # already reaped (cannot happen unless someone else waited)
@@ -141,8 +151,6 @@ class _Child:
         finally:
             with _LIVE_LOCK:
                 _LIVE_GROUPS.discard(self.pid)
-            # Kill what the child left behind in its group (``cmd &``): nothing outlives its op.
-            self.kill()
         if usage is not None:
             ctx.child_cpu_s += usage.ru_utime + usage.ru_stime
         code = os.waitstatus_to_exitcode(status)
