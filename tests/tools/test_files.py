@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from truepar.errors import ConfinementError, OpError, PlanError
+from truepar.errors import ConfinementError, OpError
 from truepar.tools.base import ToolContext
 from truepar.tools.files import LS, READ, LsOp, ReadOp, fmt_bytes
 
@@ -78,11 +79,11 @@ def test_read_binary_and_undecodable(ctx: ToolContext, tmp_path: Path) -> None:
 
 
 def test_read_bad_encoding_is_a_validation_error() -> None:
-    with pytest.raises(PlanError, match="unknown encoding"):
+    with pytest.raises(ValidationError, match="unknown encoding"):
         ReadOp(id="r", path="a", encoding="no-such-codec")
-    with pytest.raises(PlanError):
+    with pytest.raises(ValidationError):
         ReadOp(id="r", path="a", offset=-1)
-    with pytest.raises(PlanError):
+    with pytest.raises(ValidationError):
         ReadOp(id="r", path="a", max_bytes=0)
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from truepar.errors import ConfinementError, OpError, PlanError
+from truepar.errors import ConfinementError, OpError
 from truepar.tools.base import ToolContext
 from truepar.tools.grep import GREP, GrepOp
 
@@ -143,7 +144,7 @@ def test_symlinks_not_followed_and_confined(tmp_path: Path) -> None:
 
 
 def test_bad_regex_is_a_validation_error() -> None:
-    with pytest.raises(PlanError, match="invalid regular expression"):
+    with pytest.raises(ValidationError, match="invalid regular expression"):
         GrepOp(id="g", pattern="(unclosed")
 
 

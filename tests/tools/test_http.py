@@ -13,8 +13,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from pydantic import ValidationError
 
-from truepar.errors import OpError, PlanError
+from truepar.errors import OpError
 from truepar.tools.base import ToolContext, ToolOutput
 from truepar.tools.http import HTTP, HttpOp
 
@@ -184,9 +185,9 @@ def test_validation() -> None:
     assert op.json_body == {"k": 1}
     assert HttpOp(id="h", url="http://x", json_body=[1]).json_body == [1]
     assert op.model_dump(by_alias=True)["json"] == {"k": 1}
-    with pytest.raises(PlanError, match="either body or json"):
+    with pytest.raises(ValidationError, match="either body or json"):
         HttpOp.model_validate({"id": "h", "url": "http://x", "body": "a", "json": 1})
-    with pytest.raises(PlanError, match="http:// or https://"):
+    with pytest.raises(ValidationError, match="http:// or https://"):
         HttpOp(id="h", url="ftp://x")
-    with pytest.raises(PlanError, match="invalid HTTP method"):
+    with pytest.raises(ValidationError, match="invalid HTTP method"):
         HttpOp(id="h", url="http://x", method="GET /")

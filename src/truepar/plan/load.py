@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from truepar.errors import PlanError
 from truepar.plan.models import Plan, op_from_dict
-from truepar.tools.base import labelled
+from truepar.tools.base import describe_validation_error, labelled
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -87,6 +87,6 @@ def plan_from_dict(data: Mapping[str, Any], *, source: str, base_dir: Path) -> P
     try:
         plan = Plan.model_validate({**data, "ops": ops, "source": source, "base_dir": base_dir})
     except ValidationError as exc:
-        raise PlanError(labelled(source, exc)) from None
+        raise PlanError(f"{source}: {describe_validation_error(exc)}") from None
     plan.check()
     return plan

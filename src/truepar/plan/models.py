@@ -16,11 +16,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from truepar.errors import PlanError
 from truepar.tools import TOOLS, OpBase
-from truepar.tools.base import labelled
 
 BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
 OnError = Literal["continue", "fail-fast"]
@@ -57,13 +56,6 @@ class Plan(BaseModel):
     source: str = "<python>"
     #: The folder ``root`` and ``python`` imports are relative to.
     base_dir: Path = Field(default_factory=Path.cwd)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            source = data.get("source", "<python>")
-            raise PlanError(labelled(str(source), exc)) from None
 
     @field_validator("ops", mode="before")
     @classmethod

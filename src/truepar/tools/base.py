@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from truepar.errors import ConfinementError, PlanError
+from truepar.errors import ConfinementError
 
 #: Default cap on captured output per stream / per read, in bytes.
 DEFAULT_MAX_BYTES = 1 << 20
@@ -64,16 +64,6 @@ class OpBase(BaseModel):
     """Fields every op has, whatever its tool."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-    def __init__(self, **data: Any) -> None:
-        # Built in Python, a bad op is a PlanError like one read from a file (STYLE: translate
-        # at the boundary); ``model_validate`` keeps pydantic's own error for plan loading.
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            label = f"op {data['id']!r}" if isinstance(data.get("id"), str) else "op"
-            tool = data.get("tool") or getattr(type(self).model_fields.get("tool"), "default", "")
-            raise PlanError(labelled(f"<python>: {label} ({tool})", exc)) from None
 
     #: Subclasses narrow this to ``Literal["read"]`` etc.; it selects the tool.
     tool: str
