@@ -57,6 +57,6 @@ class SequentialBackend(Backend):
         if fired.is_set():
             # The loop was blocked, so the scheduler's own deadline could not fire: say it here.
             raise TimeoutError
-        if ctx.cancel.is_set():  # Ctrl-C reached the op through interrupt()
+        if ctx.cancelled:  # Ctrl-C reached the op through interrupt()
             raise asyncio.CancelledError
         return outcome

@@ -178,17 +178,18 @@ async def _run(
         for b in owned:
             await b.start()
         await scheduler.run()
+        # The run ends when its last op does; closing idle workers afterwards is not part of it.
+        end_ns = main.clock_ns()
+        if main.measures_real_cpu:
+            cpu = own_cpu_s() + sum(b.worker_cpu_s() for b in backends.values()) - cpu0
+        else:
+            cpu = sum(s.cpu_s or 0.0 for s in scheduler.spans)
     except asyncio.CancelledError:
         scheduler.stop("cancelled", interrupted=True)
         raise
     finally:
         for b in owned:
             await b.aclose()
-    end_ns = main.clock_ns()
-    if main.measures_real_cpu:
-        cpu = own_cpu_s() + sum(b.worker_cpu_s() for b in backends.values()) - cpu0
-    else:
-        cpu = sum(s.cpu_s or 0.0 for s in scheduler.spans)
     observer.run_finished()
     return _trace(plan, name, effective, scheduler, anchor, start_ns, end_ns, cpu, backends)
 

@@ -172,8 +172,11 @@ class Scheduler:
         status: Status
         error: str | None = None
         try:
-            async with asyncio.timeout(st.timeout_s):
+            if st.timeout_s is None:
                 outcome = await st.backend.execute(call)
+            else:
+                async with asyncio.timeout(st.timeout_s):
+                    outcome = await st.backend.execute(call)
             status = outcome.status
             if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
                 # It blocked the loop (a sync function on ``async``), so no deadline could fire.

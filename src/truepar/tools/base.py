@@ -93,37 +93,67 @@ class OpBase(BaseModel):
         return self.fake or FakeSpec()
 
 
-@dataclasses.dataclass
+#: Guards every context's cancellation state: contention is rare, and one lock per attempt
+#: would cost more (contexts are made per op attempt, on the scheduler's hot path).
+_CANCEL_LOCK = threading.Lock()
+
+
 class ToolContext:
     """Where and how a tool runs. Created by the backend for each attempt, never pickled."""
 
-    root: Path
-    plan_dir: Path
-    #: Set when the op is cancelled or timed out; tools that wait use it to stop early.
-    cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
-    #: CPU seconds of subprocesses this op waited for (their rusage), accumulated by the tool.
-    child_cpu_s: float = 0.0
-    _on_cancel: list[Callable[[], None]] = dataclasses.field(default_factory=list, repr=False)
-    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    __slots__ = ("_callbacks", "_cancelled", "_event", "child_cpu_s", "plan_dir", "root")
+
+    def __init__(self, root: Path, plan_dir: Path) -> None:
+        self.root = root
+        self.plan_dir = plan_dir
+        #: CPU seconds of subprocesses this op waited for (their rusage), added by the tool.
+        self.child_cpu_s = 0.0
+        self._cancelled = False
+        self._event: threading.Event | None = None
+        self._callbacks: list[Callable[[], None]] | None = None
 
     def resolve(self, path: str) -> Path:
         return resolve_in_root(self.root, path)
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def cancel(self) -> threading.Event:
+        """Set when the op is cancelled or timed out: tools that wait use it to stop early.
+
+        Made on first use: most ops never wait on it.
+        """
+        event = self._event
+        if event is None:
+            with _CANCEL_LOCK:
+                if self._event is None:
+                    self._event = threading.Event()
+                    if self._cancelled:
+                        self._event.set()
+                event = self._event
+        return event
+
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` (from any thread) when the op is cancelled; at once if it already is."""
-        with self._lock:
-            if not self.cancel.is_set():
-                self._on_cancel.append(callback)
+        with _CANCEL_LOCK:
+            if not self._cancelled:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
                 return
         callback()
 
     def request_cancel(self) -> None:
         """Cancel the op: set the event and run the callbacks (kill its subprocess, ...)."""
-        with self._lock:
-            if self.cancel.is_set():
+        with _CANCEL_LOCK:
+            if self._cancelled:
                 return
-            self.cancel.set()
-            callbacks, self._on_cancel = self._on_cancel, []
+            self._cancelled = True
+            event, callbacks, self._callbacks = self._event, self._callbacks or [], None
+        if event is not None:
+            event.set()
         for callback in callbacks:
             callback()
 

@@ -70,7 +70,7 @@ def _compile(globs: Sequence[str]) -> re.Pattern[str] | None:
 
 
 def _check_cancel(ctx: ToolContext, what: str) -> None:
-    if ctx.cancel.is_set():
+    if ctx.cancelled:
         raise OpError(f"{what} cancelled")
 
 

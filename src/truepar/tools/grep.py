@@ -118,7 +118,7 @@ def _files(op: GrepOp, top: Path, root: Path, ctx: ToolContext) -> Iterator[tupl
     top_rel = top.relative_to(root).as_posix()
     stack = [(str(top), "" if top_rel == "." else top_rel + "/")]
     while stack:
-        if ctx.cancel.is_set():
+        if ctx.cancelled:
             raise OpError(f"grep {op.path}: cancelled")
         d, prefix = stack.pop()
         try:

@@ -130,7 +130,7 @@ def _output(op: HttpOp, response: httpx.Response, body: _Body, started: float) -
 
 def run_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
     """Send the request with a blocking client; ``ctx.cancel`` is checked between chunks."""
-    if ctx.cancel.is_set():
+    if ctx.cancelled:
         raise OpError(f"{op.method} {op.url} cancelled")
     started = time.perf_counter()
     body = _Body(op.max_bytes)
@@ -140,7 +140,7 @@ def run_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
             client.stream(**_request_args(op)) as response,
         ):
             for chunk in response.iter_bytes():
-                if ctx.cancel.is_set():
+                if ctx.cancelled:
                     raise OpError(f"{op.method} {op.url} cancelled")
                 if not body.add(chunk):
                     break
