@@ -178,18 +178,7 @@ def test_blocking_python_past_its_timeout_is_a_timeout(backend: str, tmp_path: P
     assert trace.abandoned_threads == 0
 
 
-def test_timed_out_span_says_where_it_ran(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if backend != "threads":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="BUG: a timed-out span has thread_id == 0 on sequential, async and"
-                " processes (only threads fills OpCall.thread_id, which the scheduler uses when"
-                " there is no outcome), though the op ran on a known thread",
-                strict=True,
-            )
-        )
+def test_timed_out_span_says_where_it_ran(backend: str, tmp_path: Path) -> None:
     ops = [
         SleepOp(id="nap", seconds=2, timeout=0.1),
         BashOp(id="cmd", argv=["sleep", "2"], timeout=0.1),

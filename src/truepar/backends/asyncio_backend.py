@@ -8,7 +8,10 @@ and blocks the loop while it runs — exactly what it does inside an agent frame
 
 from __future__ import annotations
 
-from truepar.backends.base import Backend, OpCall, Outcome, Slots
+import asyncio
+import threading
+
+from truepar.backends.base import Backend, Done, OpCall, Slots
 from truepar.backends.invoke import ainvoke
 from truepar.tools.base import ToolContext
 
@@ -20,10 +23,24 @@ class AsyncBackend(Backend):
         super().__init__(workers)
         self._slots = Slots()
 
-    async def execute(self, call: OpCall) -> Outcome:
+    def submit(self, call: OpCall, done: Done) -> None:
         worker = self._slots.acquire()
-        call.worker = worker
-        try:
-            return await ainvoke(call, ToolContext(call.root, call.plan_dir), worker)
-        finally:
+        call.worker, call.thread_id = worker, threading.get_native_id()
+        task = asyncio.get_running_loop().create_task(
+            ainvoke(call, ToolContext(call.root, call.plan_dir), worker)
+        )
+        call.handle = task
+
+        def finished(t: asyncio.Task[object]) -> None:
             self._slots.release(worker)
+            if t.cancelled():
+                done(asyncio.CancelledError())
+                return
+            exc = t.exception()
+            done(exc if exc is not None else t.result())  # type: ignore[arg-type]
+
+        task.add_done_callback(finished)
+
+    def cancel(self, call: OpCall) -> None:
+        task: asyncio.Task[object] = call.handle
+        task.cancel()

@@ -1,11 +1,13 @@
 """The one small interface every backend implements, and what crosses it.
 
 The scheduler (``truepar.engine``) decides *when* an op runs; a backend decides *where*: inline,
-on the event loop, in a thread, in a worker process, or on a virtual clock. A backend gets an
-:class:`OpCall` and returns an :class:`Outcome`; it never reaches back into the scheduler. When
-the scheduler cancels ``execute`` (timeout, fail-fast, Ctrl-C) the backend stops the op its own
-way — kill the subprocess, kill the worker process, or, for a thread that cannot be stopped,
-say so with ``call.abandoned`` — and lets the cancellation through.
+on the event loop, in a thread, in a worker process, or on a virtual clock. ``submit`` starts an
+:class:`OpCall` and returns at once; the backend later calls ``done`` — on the event loop's
+thread, exactly once — with the :class:`Outcome`, or with the exception that kept the op from
+producing one. ``cancel`` (a timeout, fail-fast, Ctrl-C) asks the backend to stop the op its own
+way: kill the subprocess, kill the worker process, or, for a thread that cannot be stopped, say
+so with ``call.abandoned``; ``done`` is still called. Callbacks, not a task per op: dispatching
+an op costs a few microseconds, and a completion can start the next op in the same loop turn.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class OpCall:
     worker: int = -1
     #: Set by a backend that had to leave a thread running after a timeout or cancel.
     abandoned: bool = False
+    #: The backend's own handle on the running attempt (a task, a job, a worker); never pickled.
+    handle: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -72,6 +76,9 @@ class Outcome:
     error: str | None = None
 
 
+Done = Callable[[Outcome | BaseException], None]
+
+
 class Backend(abc.ABC):
     """Where ops run. One instance serves one run (or several, if the caller reuses it)."""
 
@@ -97,8 +104,15 @@ class Backend(abc.ABC):
         """Prepare workers. Called on the scheduler's loop before the first op."""
 
     @abc.abstractmethod
-    async def execute(self, call: OpCall) -> Outcome:
-        """Run one attempt and return its outcome; on cancellation, stop it and re-raise."""
+    def submit(self, call: OpCall, done: Done) -> None:
+        """Start one attempt; call ``done(outcome or exception)`` on the loop when it ends.
+
+        May raise at once if the op cannot be started here at all (e.g. not picklable).
+        """
+
+    @abc.abstractmethod
+    def cancel(self, call: OpCall) -> None:
+        """Stop a submitted attempt as soon as possible; ``done`` must still be called."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release workers. The backend may not be used afterwards."""

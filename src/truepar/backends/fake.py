@@ -13,8 +13,9 @@ import asyncio
 import selectors
 from typing import Any
 
-from truepar.backends.base import Backend, OpCall, Outcome, Slots
+from truepar.backends.base import Backend, Done, OpCall, Outcome, Slots
 from truepar.records import Status
+from truepar.tools.base import FakeSpec
 
 #: Where the virtual clock starts, in nanoseconds: far from zero so a mix-up with a real clock
 #: is noticed at once.
@@ -91,38 +92,37 @@ class FakeBackend(Backend):
             raise RuntimeError("the fake backend's clock runs only inside its own event loop")
         return self._loop.now_ns()
 
-    async def execute(self, call: OpCall) -> Outcome:
+    def submit(self, call: OpCall, done: Done) -> None:
         spec = call.op.fake_spec()
         worker = self._slots.acquire()
         call.worker, call.pid = worker, FAKE_PID
         call.started_ns = start = self.clock_ns()
-        try:
-            await asyncio.sleep(spec.duration_s)
-        finally:
+
+        def finish() -> None:
             self._slots.release(worker)
+            done(self._outcome(call, spec, worker, start))
+
+        assert self._loop is not None
+        timer = self._loop.call_later(spec.duration_s, finish)
+        call.handle = (timer, worker, done)
+
+    def cancel(self, call: OpCall) -> None:
+        timer, worker, done = call.handle
+        if not timer.cancelled():
+            timer.cancel()
+            self._slots.release(worker)
+            assert self._loop is not None
+            self._loop.call_soon(done, asyncio.CancelledError())
+
+    def _outcome(self, call: OpCall, spec: FakeSpec, worker: int, start: int) -> Outcome:
         end = self.clock_ns()
         if spec.crash:
+            error = f"worker process {FAKE_PID} died (exit code 1)"
+            return Outcome(Status.CRASHED, start, end, FAKE_PID, worker, worker, None, error=error)
+        if spec.fail < 0 or call.attempt <= spec.fail:
+            error = f"fake failure on attempt {call.attempt}"
             return Outcome(
-                Status.CRASHED,
-                start,
-                end,
-                FAKE_PID,
-                worker,
-                worker,
-                None,
-                error=f"worker process {FAKE_PID} died (exit code 1)",
-            )
-        failing = spec.fail < 0 or call.attempt <= spec.fail
-        if failing:
-            return Outcome(
-                Status.FAILED,
-                start,
-                end,
-                FAKE_PID,
-                worker,
-                worker,
-                spec.cpu_s,
-                error=f"fake failure on attempt {call.attempt}",
+                Status.FAILED, start, end, FAKE_PID, worker, worker, spec.cpu_s, error=error
             )
         return Outcome(
             Status.OK,

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 
 from truepar.backends import worker as worker_module
-from truepar.backends.base import Backend, OpCall, Outcome
+from truepar.backends.base import Backend, Done, OpCall, Outcome
 from truepar.errors import BackendUnavailable, NotPicklableError
 from truepar.records import Status
 
@@ -70,6 +70,8 @@ class _Worker:
         #: Cumulative CPU seconds the worker reported last (process + its reaped children).
         self.cpu_s = 0.0
         self.ready = False
+        #: The attempt this worker runs now, and whom to tell when it ends.
+        self.current: tuple[OpCall, Done] | None = None
 
     def recv(self) -> Any:
         msg = pickle.loads(self.conn.recv_bytes())
@@ -143,43 +145,40 @@ class ProcessesBackend(Backend):
         """Start the workers now (all of them at once), not one by one as ops arrive."""
         loop = asyncio.get_running_loop()
         missing = self.workers - len(self._all)
-        if missing > 0:
-            fresh = [self._get_worker() for _ in range(missing)]
-            await asyncio.gather(*(self._await_ready(loop, w) for w in fresh))
-            self._idle.extend(fresh)
-
-    async def _await_ready(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> None:
-        if worker.ready:
+        if missing <= 0:
             return
-        try:
-            await self._reply(loop, worker)
-        except (EOFError, OSError):
-            why = worker.exit_description()
-            self._retire(worker, kill=True)
-            raise BackendUnavailable(
-                f"processes backend: a {why} while starting; in a script, start runs under "
-                "`if __name__ == '__main__':` (worker processes may import the main module)"
-            ) from None
-        worker.ready = True
+        fresh = [self._get_worker() for _ in range(missing)]
+        waiting = {w: loop.create_future() for w in fresh}
 
-    async def _reply(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> Any:
-        fut: asyncio.Future[Any] = loop.create_future()
-        fd = worker.conn.fileno()
-
-        def on_readable() -> None:
-            loop.remove_reader(fd)
+        def on_ready(worker: _Worker) -> None:
+            loop.remove_reader(worker.conn.fileno())
+            fut = waiting[worker]
             try:
-                fut.set_result(worker.recv())
-            except (EOFError, OSError) as exc:
-                fut.set_exception(exc)
+                worker.recv()
+                worker.ready = True
+                fut.set_result(None)
+            except (EOFError, OSError):
+                fut.set_exception(self._start_failure(worker))
 
-        loop.add_reader(fd, on_readable)
+        for worker in fresh:
+            loop.add_reader(worker.conn.fileno(), on_ready, worker)
         try:
-            return await fut
+            await asyncio.gather(*waiting.values())
         finally:
-            loop.remove_reader(fd)
+            for worker in fresh:
+                if not worker.conn.closed:
+                    loop.remove_reader(worker.conn.fileno())
+        self._idle.extend(fresh)
 
-    async def execute(self, call: OpCall) -> Outcome:
+    def _start_failure(self, worker: _Worker) -> BackendUnavailable:
+        why = worker.exit_description()
+        self._retire(worker, kill=True)
+        return BackendUnavailable(
+            f"processes backend: a {why} while starting; in a script, start runs under "
+            "`if __name__ == '__main__':` (worker processes may import the main module)"
+        )
+
+    def submit(self, call: OpCall, done: Done) -> None:
         try:
             payload = pickle.dumps(call)
         except Exception as exc:  # pickle raises several types for unpicklable objects
@@ -188,26 +187,57 @@ class ProcessesBackend(Backend):
                 f" ({exc}); use a module-level function and plain arguments, or another backend"
             )
             raise err from exc
-        loop = asyncio.get_running_loop()
         worker = self._get_worker()
-        call.worker, call.pid = worker.id, worker.pid
+        # Ops run on the worker's main thread, whose thread id on Linux is its pid.
+        call.worker, call.pid, call.thread_id, call.handle = (
+            worker.id,
+            worker.pid,
+            worker.pid,
+            worker,
+        )
+        worker.current = (call, done)
+        call.started_ns = time.monotonic_ns()
+        # A worker still starting reads this after sending "ready"; the pipe holds it meanwhile.
+        worker.conn.send_bytes(payload)
+        asyncio.get_running_loop().add_reader(worker.conn.fileno(), self._on_readable, worker)
+
+    def _on_readable(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        assert worker.current is not None
+        call, done = worker.current
         try:
-            await self._await_ready(loop, worker)
-            call.started_ns = time.monotonic_ns()
-            worker.conn.send_bytes(payload)
-            _, outcome, _cpu = await self._reply(loop, worker)
-        except (EOFError, OSError):
+            msg = worker.recv()
+        except (EOFError, OSError):  # the worker died under its op
+            loop.remove_reader(worker.conn.fileno())
+            worker.current = None
+            if not worker.ready:
+                done(self._start_failure(worker))
+                return
             why = worker.exit_description()
             self._retire(worker, kill=True)
             now = self.clock_ns()
             start = call.started_ns or now
-            return Outcome(Status.CRASHED, start, now, worker.pid, 0, worker.id, None, error=why)
-        except BaseException:
-            self._retire(worker, kill=True)  # timeout, cancel, Ctrl-C: the op dies with its worker
-            raise
+            done(Outcome(Status.CRASHED, start, now, worker.pid, 0, worker.id, None, error=why))
+            return
+        if msg[0] == "ready":
+            worker.ready = True
+            return
+        loop.remove_reader(worker.conn.fileno())
+        worker.current = None
         self._idle.append(worker)
-        assert isinstance(outcome, Outcome)
-        return outcome
+        done(msg[1])
+
+    def cancel(self, call: OpCall) -> None:
+        """Kill the worker (and, with its process group, every subprocess the op started)."""
+        worker: _Worker = call.handle
+        if worker.current is None or worker.current[0] is not call:
+            return
+        _, done = worker.current
+        worker.current = None
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.conn.fileno())
+        self._retire(worker, kill=True)
+        loop.call_soon(done, asyncio.CancelledError())
 
     async def aclose(self) -> None:
         for worker in list(self._all):

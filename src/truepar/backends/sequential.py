@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from truepar.backends.base import Backend, OpCall, Outcome
+from truepar.backends.base import Backend, Done, OpCall
 from truepar.backends.invoke import invoke
 from truepar.tools.base import ToolContext
 
@@ -32,22 +32,33 @@ class SequentialBackend(Backend):
         if current is not None:
             current.request_cancel()
 
-    async def execute(self, call: OpCall) -> Outcome:
+    def submit(self, call: OpCall, done: Done) -> None:
         ctx = ToolContext(call.root, call.plan_dir)
-        timeout = call.timeout_s
-        watchdog = None
+        call.handle = ctx
+        # Next loop turn, not now: the scheduler is still inside its dispatch loop.
+        asyncio.get_running_loop().call_soon(self._run, call, ctx, done)
+
+    def cancel(self, call: OpCall) -> None:
+        ctx: ToolContext = call.handle
+        ctx.request_cancel()
+
+    def _run(self, call: OpCall, ctx: ToolContext, done: Done) -> None:
+        if ctx.cancelled:  # cancelled before its turn came
+            done(asyncio.CancelledError())
+            return
         fired = threading.Event()
 
         def expire() -> None:
             fired.set()
             ctx.request_cancel()
 
-        if timeout is not None:
-            watchdog = threading.Timer(timeout, expire)
+        watchdog = None
+        if call.timeout_s is not None:
+            watchdog = threading.Timer(call.timeout_s, expire)
             watchdog.daemon = True
             watchdog.start()
         self._current = ctx
-        call.worker = 0
+        call.worker, call.thread_id = 0, threading.get_native_id()
         try:
             outcome = invoke(call, ctx, worker=0)
         finally:
@@ -56,7 +67,8 @@ class SequentialBackend(Backend):
                 watchdog.cancel()
         if fired.is_set():
             # The loop was blocked, so the scheduler's own deadline could not fire: say it here.
-            raise TimeoutError
-        if ctx.cancelled:  # Ctrl-C reached the op through interrupt()
-            raise asyncio.CancelledError
-        return outcome
+            done(TimeoutError())
+        elif ctx.cancelled:  # Ctrl-C reached the op through interrupt()
+            done(asyncio.CancelledError())
+        else:
+            done(outcome)

@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Callable
 
-from truepar.backends.base import Backend, OpCall, Outcome
+from truepar.backends.base import Backend, Done, OpCall
 from truepar.backends.invoke import invoke
 from truepar.tools.base import ToolContext
 
@@ -27,12 +27,15 @@ GRACE_S = 0.5
 class _Job:
     """One op for one thread; ``state`` goes pending → done, or pending → abandoned."""
 
-    __slots__ = ("done_event", "fn", "state", "thread_ident")
+    __slots__ = ("ctx", "done", "fn", "state", "thread_ident")
 
-    def __init__(self, fn: Callable[[int], Callable[[], None]]) -> None:
+    def __init__(
+        self, fn: Callable[[int], Callable[[], None]], ctx: ToolContext, done: Done
+    ) -> None:
         self.fn = fn
+        self.ctx = ctx
+        self.done = done
         self.state = "pending"
-        self.done_event = threading.Event()
         self.thread_ident: int | None = None
 
 
@@ -106,7 +109,6 @@ class _Pool:
                     return  # a replacement already took this thread's place
                 job.state = "done"
                 self._idle += 1
-            job.done_event.set()
             deliver()
 
     def abandon(self, job: _Job) -> bool:
@@ -143,14 +145,9 @@ class ThreadsBackend(Backend):
     def abandoned_threads(self) -> int:
         return self._abandoned
 
-    async def execute(self, call: OpCall) -> Outcome:
+    def submit(self, call: OpCall, done: Done) -> None:
         loop = asyncio.get_running_loop()
-        result: asyncio.Future[Outcome] = loop.create_future()
         ctx = ToolContext(call.root, call.plan_dir)
-
-        def set_result(outcome: Outcome) -> None:
-            if not result.done():
-                result.set_result(outcome)
 
         def run(worker: int) -> Callable[[], None]:
             call.worker = worker
@@ -159,21 +156,25 @@ class ThreadsBackend(Backend):
 
             def deliver() -> None:
                 with contextlib.suppress(RuntimeError):  # the loop is gone after an abandon
-                    loop.call_soon_threadsafe(set_result, outcome)
+                    loop.call_soon_threadsafe(done, outcome)
 
             return deliver
 
-        job = _Job(run)
+        job = _Job(run, ctx, done)
+        call.handle = job
         self._pool.submit(job)
-        try:
-            return await result
-        except asyncio.CancelledError:
-            ctx.request_cancel()
-            await loop.run_in_executor(None, job.done_event.wait, GRACE_S)
-            if self._pool.abandon(job):
-                call.abandoned = True
-                self._abandoned += 1
-            raise
+
+    def cancel(self, call: OpCall) -> None:
+        job: _Job = call.handle
+        job.ctx.request_cancel()  # kills its subprocess, wakes its sleep
+        asyncio.get_running_loop().call_later(GRACE_S, self._abandon_if_stuck, call)
+
+    def _abandon_if_stuck(self, call: OpCall) -> None:
+        job: _Job = call.handle
+        if self._pool.abandon(job):
+            call.abandoned = True
+            self._abandoned += 1
+            job.done(asyncio.CancelledError())
 
     async def aclose(self) -> None:
         self._pool.shutdown()

@@ -43,7 +43,12 @@ class _OpState:
     ready_pump: int = 0
     waited_for: str | None = None
     finished: bool = False
-    task: asyncio.Task[None] | None = None
+    #: The attempt in flight, when it was dispatched, its deadline timer, and why it was
+    #: stopped ("timeout" or "cancel") if the scheduler stopped it.
+    call: OpCall | None = None
+    dispatched_ns: int = 0
+    timer: asyncio.TimerHandle | None = None
+    stopped_for: str | None = None
 
 
 class Scheduler:
@@ -90,11 +95,13 @@ class Scheduler:
         self._backoff: set[asyncio.TimerHandle] = set()
         self._root = plan.root
         self._plan_dir = plan.base_dir
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self._done = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._done = self._loop.create_future()
         for i, st in enumerate(self.states):
             if st.waiting_on == 0:
                 self._make_ready(i)
@@ -135,25 +142,67 @@ class Scheduler:
         if st.op.resource is not None and st.op.resource in self.in_use:
             self.in_use[st.op.resource] += 1
         self.observer.op_started(st.op.id, st.attempt)
-        st.task = asyncio.get_running_loop().create_task(self._attempt(i, st.attempt))
-        st.task.add_done_callback(functools.partial(self._attempt_done, i))
+        call = OpCall(st.op, st.attempt, self._root, self._plan_dir, st.timeout_s)
+        st.call, st.stopped_for = call, None
+        st.dispatched_ns = self.clock_ns()
+        loop = self._loop
+        assert loop is not None
+        if st.timeout_s is not None:
+            st.timer = loop.call_later(st.timeout_s, self._stop_attempt, i, "timeout")
+        try:
+            st.backend.submit(call, functools.partial(self._on_done, i, call))
+        except Exception as exc:  # refused at the door (not picklable, ...): fail this attempt
+            loop.call_soon(self._on_done, i, call, exc)
 
-    def _attempt_done(self, i: int, task: asyncio.Task[None]) -> None:
-        """Account for an attempt whose body never ran or broke (the body records the rest)."""
-        if not task.cancelled() and task.exception() is None:
-            return
+    def _stop_attempt(self, i: int, why: str) -> None:
+        """Timeout or cancel: ask the backend to stop the attempt; it still reports back."""
         st = self.states[i]
-        self._release(st)
-        if task.cancelled():  # cancelled before its first step: stop() got there first
-            error = "not run: cancelled" + (" (interrupted)" if self.interrupted else "")
-            self._finish(i, OpResult(st.op.id, Status.CANCELLED, st.attempt, error=error))
+        if st.call is None or st.stopped_for is not None:
+            return
+        st.stopped_for = why
+        st.backend.cancel(st.call)
+
+    def _on_done(self, i: int, call: OpCall, result: Outcome | BaseException) -> None:
+        """A backend reports an attempt's end (on the loop's thread, exactly once per attempt)."""
+        st = self.states[i]
+        if st.call is not call:
+            return
+        try:
+            self._record(i, st, call, result)
+        except Exception as exc:  # our bug: fail the run loudly rather than hang it
+            if self._done is not None and not self._done.done():
+                self._done.set_exception(exc)
+
+    def _record(self, i: int, st: _OpState, call: OpCall, result: Outcome | BaseException) -> None:
+        st.call = None
+        if st.timer is not None:
+            st.timer.cancel()
+            st.timer = None
+        outcome = result if isinstance(result, Outcome) else None
+        error: str | None = None
+        if st.stopped_for == "timeout" or isinstance(result, TimeoutError):
+            status, error = Status.TIMEOUT, f"timed out after {st.timeout_s:g} s"
+        elif st.stopped_for == "cancel" or isinstance(result, asyncio.CancelledError):
+            status = Status.CANCELLED
+            error = "cancelled" + (" (interrupted)" if self.interrupted else " (fail-fast)")
+        elif outcome is not None:
+            status = outcome.status
+            if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
+                # It blocked the loop (a sync function on ``async``), so no deadline could fire.
+                status = Status.TIMEOUT
+                error = (
+                    f"timed out after {st.timeout_s:g} s (it blocked the event loop, so it ran on)"
+                )
         else:
-            exc = task.exception()
-            assert exc is not None
-            error = f"internal error in truepar (please report it): {describe_error(exc)}"
-            self._finish(i, OpResult(st.op.id, Status.FAILED, st.attempt, error=error))
-            self._skip_dependents(i)
-        self._pump()
+            assert isinstance(result, BaseException)
+            status, error = Status.FAILED, describe_error(result)
+        if call.abandoned:
+            error = f"{error}; its thread could not be stopped and was abandoned"
+        span = self._span(st, call, outcome, status, error, st.dispatched_ns)
+        self.spans.append(span)
+        self._release(st)
+        self.observer.op_finished(span)
+        self._after_attempt(i, span, outcome)
 
     def _release(self, st: _OpState) -> None:
         self.running -= 1
@@ -163,43 +212,6 @@ class Scheduler:
             parked = self.parked.get(res)
             if parked:
                 heapq.heappush(self.ready, heapq.heappop(parked))
-
-    async def _attempt(self, i: int, attempt: int) -> None:
-        st = self.states[i]
-        call = OpCall(st.op, attempt, self._root, self._plan_dir, st.timeout_s)
-        dispatched = self.clock_ns()
-        outcome: Outcome | None = None
-        status: Status
-        error: str | None = None
-        try:
-            if st.timeout_s is None:
-                outcome = await st.backend.execute(call)
-            else:
-                async with asyncio.timeout(st.timeout_s):
-                    outcome = await st.backend.execute(call)
-            status = outcome.status
-            if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
-                # It blocked the loop (a sync function on ``async``), so no deadline could fire.
-                status = Status.TIMEOUT
-                error = (
-                    f"timed out after {st.timeout_s:g} s (it blocked the event loop, so it ran on)"
-                )
-        except TimeoutError:
-            status, error = Status.TIMEOUT, f"timed out after {st.timeout_s:g} s"
-        except asyncio.CancelledError:
-            status, error = (
-                Status.CANCELLED,
-                "cancelled" + (" (interrupted)" if self.interrupted else " (fail-fast)"),
-            )
-        except Exception as exc:  # the backend refused the op (e.g. not picklable)
-            status, error = Status.FAILED, describe_error(exc)
-        if call.abandoned:
-            error = f"{error}; its thread could not be stopped and was abandoned"
-        span = self._span(st, call, outcome, status, error, dispatched)
-        self.spans.append(span)
-        self._release(st)
-        self.observer.op_finished(span)
-        self._after_attempt(i, span, outcome)
 
     def _span(
         self,
@@ -332,8 +344,8 @@ class Scheduler:
             handle.cancel()
         self._backoff.clear()
         for i, st in enumerate(self.states):
-            if st.task is not None and not st.task.done():
-                st.task.cancel()
+            if st.call is not None:
+                self._stop_attempt(i, "cancel")
             elif not st.finished:
                 self._finish(
                     i,

@@ -69,7 +69,19 @@ class Graph:
 
 
 def build_graph(plan: Plan) -> Graph:
-    """The graph of a plan whose ids are unique and known. Raises PlanError on a cycle."""
+    """The graph of a plan whose ids are unique and known. Raises PlanError on a cycle.
+
+    Built once per plan (plans are immutable): checking a plan and running it share it.
+    """
+    cached = plan.cached_graph()
+    if cached is not None:
+        return cached
+    graph = _build(plan)
+    plan.cache_graph(graph)
+    return graph
+
+
+def _build(plan: Plan) -> Graph:
     ids = tuple(op.id for op in plan.ops)
     index = {op_id: i for i, op_id in enumerate(ids)}
     n = len(ids)

@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from truepar.errors import PlanError
+
+if TYPE_CHECKING:
+    from truepar.plan.graph import Graph
 from truepar.tools import TOOLS, OpBase
 
 BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
@@ -56,6 +59,13 @@ class Plan(BaseModel):
     source: str = "<python>"
     #: The folder ``root`` and ``python`` imports are relative to.
     base_dir: Path = Field(default_factory=Path.cwd)
+    _graph: Graph | None = PrivateAttr(default=None)
+
+    def cached_graph(self) -> Graph | None:
+        return self._graph
+
+    def cache_graph(self, graph: Graph) -> None:
+        self._graph = graph
 
     @field_validator("ops", mode="before")
     @classmethod
@@ -111,7 +121,9 @@ class Plan(BaseModel):
 
     def with_defaults(self, **changes: Any) -> Plan:
         """A copy with some ``defaults`` replaced (``backend=``, ``workers=`` ...)."""
-        return self.model_copy(update={"defaults": self.defaults.model_copy(update=changes)})
+        copy = self.model_copy(update={"defaults": self.defaults.model_copy(update=changes)})
+        copy._graph = None  # the root may have moved, and with it what paths mean
+        return copy
 
 
 def _unknown_backend(name: str) -> str:

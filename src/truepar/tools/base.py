@@ -117,7 +117,8 @@ class ToolContext:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled
+        event = self._event
+        return self._cancelled or (event is not None and event.is_set())
 
     @property
     def cancel(self) -> threading.Event:
