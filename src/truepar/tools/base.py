@@ -9,6 +9,7 @@ aiofiles do for file I/O: there is no non-blocking file I/O in asyncio to use in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 from collections.abc import Awaitable, Callable
@@ -187,13 +188,20 @@ class Tool:
     arun: AsyncRun | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _real(root: Path) -> Path:
+    return root.resolve()
+
+
 def resolve_in_root(root: Path, path: str) -> Path:
     """``path`` (relative to ``root``, or absolute inside it) resolved, symlinks included.
 
     Raises :class:`ConfinementError` when the result lies outside ``root`` — through ``..``,
     an absolute path elsewhere, or a symlink that points out.
     """
-    base = root.resolve()
+    base = _real(root)
+    if path in (".", ""):
+        return base
     candidate = Path(path)
     full = candidate if candidate.is_absolute() else base / candidate
     resolved = Path(os.path.realpath(full))
