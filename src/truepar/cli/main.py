@@ -7,22 +7,13 @@ shown in full, as the bug it is.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 from rich.console import Console
 
 from truepar.cli import run_cmd
-
-# Commands being built in parallel (issue 3) register themselves once their module exists.
-try:
-    from truepar.cli import fit_cmd
-except ImportError:  # pragma: no cover - temporary while fit_cmd.py is written
-    fit_cmd = None  # type: ignore[assignment]
-try:
-    from truepar.cli import bench_cmd
-except ImportError:  # pragma: no cover - temporary while bench_cmd.py is written
-    bench_cmd = None  # type: ignore[assignment]
 from truepar.errors import BadInput
 
 app = typer.Typer(
@@ -33,10 +24,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run_command)
-if fit_cmd is not None:
-    app.command("fit")(fit_cmd.fit_command)
-if bench_cmd is not None:
-    app.command("bench")(bench_cmd.bench_command)
+for _name in ("fit", "bench"):  # being built (issue 3): registered once their module exists
+    try:
+        _module = importlib.import_module(f"truepar.cli.{_name}_cmd")
+    except ModuleNotFoundError:  # pragma: no cover
+        continue
+    app.command(_name)(getattr(_module, f"{_name}_command"))
 
 
 @app.callback()

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from truepar.backends.base import Backend, OpCall, Outcome
 from truepar.backends.invoke import describe_error
 from truepar.engine.observer import Observer
+from truepar.errors import InternalError
 from truepar.plan.graph import Graph
 from truepar.plan.models import Plan
 from truepar.records import OpResult, Span, Status, estimate_tokens
@@ -171,7 +172,9 @@ class Scheduler:
             self._record(i, st, call, result)
         except Exception as exc:  # our bug: fail the run loudly rather than hang it
             if self._done is not None and not self._done.done():
-                self._done.set_exception(exc)
+                bug = InternalError(f"recording op {st.op.id!r} failed: {describe_error(exc)}")
+                bug.__cause__ = exc
+                self._done.set_exception(bug)
 
     def _record(self, i: int, st: _OpState, call: OpCall, result: Outcome | BaseException) -> None:
         st.call = None
