@@ -1,0 +1,192 @@
+"""``truepar bench PLAN``: the sequential baseline against backends × worker counts, judged.
+
+Results are written (atomically) after every run while the bench goes, so a crash or Ctrl-C
+keeps what was measured; the file says ``"complete": false`` until the last run is in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import truepar
+from truepar.cli.render import fmt_s
+from truepar.fileio import atomic_write_json
+from truepar.measure import VERDICTS, BenchReport, ConfigResult, bench
+
+VERDICT_STYLE = {
+    "parallel": "bold green",
+    "concurrent": "cyan",
+    "serialized": "yellow",
+    "suspect": "bold red",
+}
+
+
+def _backends(text: str) -> list[str]:
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    if not names:
+        raise truepar.UsageError("--backends is empty; give a comma list such as threads,processes")
+    for name in names:
+        if name not in truepar.BACKENDS:
+            raise truepar.UsageError(
+                f"--backends: {name!r} is unknown (one of: {', '.join(truepar.BACKENDS)})"
+            )
+    return names
+
+
+def _workers(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise truepar.UsageError("--workers is empty; give a comma list such as 1,2,4,8")
+    out = []
+    for part in parts:
+        try:
+            n = int(part)
+        except ValueError:
+            raise truepar.UsageError(f"--workers: {part!r} is not a whole number") from None
+        if n < 1:
+            raise truepar.UsageError(f"--workers: {n} is not a worker count (at least 1)")
+        out.append(n)
+    return out
+
+
+def bench_command(
+    plan: Annotated[Path, typer.Argument(help="Plan file (TOML, or YAML).", show_default=False)],
+    backends: Annotated[
+        str, typer.Option("--backends", "-b", help="Comma list of backends to compare.")
+    ] = "threads,processes,async",
+    workers: Annotated[
+        str, typer.Option("--workers", "-w", help="Comma list of worker counts.")
+    ] = "1,2,4,8",
+    repeat: Annotated[int, typer.Option("--repeat", "-r", help="Measured trials.")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", help="Discarded trials first.")] = 1,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON here (atomically).")
+    ] = None,
+    require_speedup: Annotated[
+        float | None,
+        typer.Option("--require-speedup", help="Exit 1 unless the best speedup is at least this."),
+    ] = None,
+    require_verdict: Annotated[
+        str | None,
+        typer.Option(
+            "--require-verdict",
+            help=f"Exit 1 unless the best configuration's verdict is this ({', '.join(VERDICTS)}).",
+        ),
+    ] = None,
+) -> int:
+    """Measure PLAN sequentially and on each backend × worker count, and judge every gain."""
+    names = _backends(backends)
+    counts = _workers(workers)
+    if repeat < 1:
+        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+    if warmup < 0:
+        raise truepar.UsageError(f"--warmup must be 0 or more, not {warmup}")
+    if require_verdict is not None and require_verdict not in VERDICTS:
+        raise truepar.UsageError(
+            f"--require-verdict {require_verdict!r} is unknown (one of: {', '.join(VERDICTS)})"
+        )
+    if require_speedup is not None and require_speedup <= 0:
+        raise truepar.UsageError(f"--require-speedup must be positive, not {require_speedup}")
+    if json_out is not None and json_out.is_dir():
+        raise truepar.UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
+    loaded = truepar.load_plan(plan)
+    if len(loaded.ops) < 2:
+        raise truepar.UsageError(
+            f"a bench needs at least 2 ops; {plan} has {len(loaded.ops)}: add ops to compare"
+        )
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    runs = (len(names) * len(counts) + 1) * (repeat + warmup)
+    err.print(f"benching {loaded.name}: {runs} runs at most", style="dim")
+
+    def save(report: BenchReport) -> None:
+        if json_out is not None:
+            atomic_write_json(json_out, report.to_json())
+
+    report = bench(
+        loaded,
+        backends=names,
+        workers=counts,
+        repeat=repeat,
+        warmup=warmup,
+        on_config=save,
+    )
+    save(report)
+    show(out, report)
+    if json_out is not None:
+        out.print(f"results written to {json_out}")
+    if not report.complete:
+        out.print("[bold]interrupted[/]: the results above cover the runs that finished")
+        return 130
+    return _gate(out, report.best(), require_speedup, require_verdict)
+
+
+def _gate(
+    out: Console,
+    best: ConfigResult | None,
+    require_speedup: float | None,
+    require_verdict: str | None,
+) -> int:
+    if best is None:
+        out.print("no configuration was measured")
+        return 1
+    failed = []
+    if require_speedup is not None and best.speedup < require_speedup:
+        failed.append(f"speedup {best.speedup:.2f}× < required {require_speedup:g}×")
+    if require_verdict is not None and best.verdict != require_verdict:
+        failed.append(f"verdict {best.verdict} ≠ required {require_verdict}")
+    if failed:
+        out.print(f"[bold red]NOT MET[/] (best: {best.label}): " + "; ".join(failed))
+        return 1
+    if require_speedup is not None or require_verdict is not None:
+        out.print(f"[bold green]MET[/] (best: {best.label})")
+    return 0
+
+
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def show(console: Console, report: BenchReport) -> None:
+    """The results table, each configuration's reasons, then the warnings."""
+    base = report.baseline
+    title = f"{report.plan} — bench, {report.repeat} trials"
+    if base is not None:
+        title += f"; sequential {fmt_s(base.wall_s)} (CV {base.wall_cv:.0%})"
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+    for col in ("backend", "W", "wall", "speedup [95% CI]", "eff.", "cores", "work R"):
+        table.add_column(col, justify="left" if col == "backend" else "right", no_wrap=True)
+    table.add_column("bound eff.", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for r in report.results:
+        lo, hi = r.speedup_ci
+        table.add_row(
+            r.backend,
+            str(r.workers),
+            fmt_s(r.wall_s),
+            f"{r.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
+            f"{r.efficiency:.0%}",
+            f"{r.cores_used:.2f}",
+            _ratio(r.work_ratio),
+            f"{r.bound_efficiency:.2f}",
+            Text(r.verdict or "", style=VERDICT_STYLE.get(r.verdict or "", "")),
+        )
+    console.print(table)
+    for r in report.results:
+        console.print(f"[bold]{r.label}[/] {r.verdict}: " + "; ".join(r.reasons))
+        if r.failed_only_here:
+            console.print(f"  failed only here: {', '.join(r.failed_only_here)}")
+    for backend, fit in report.scaling.items():
+        console.print(
+            f"[bold]{backend}[/] scaling: recommended workers {fit['recommended_workers']} "
+            f"({fit['recommended_why']})"
+        )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")

@@ -1,0 +1,303 @@
+"""``bench(plan)``: trials × configurations → statistics → a verdict per configuration.
+
+Every trial runs the sequential baseline and each configuration once, in an order rotated from
+one trial to the next, so that drift of the machine (a frequency change, a neighbour's job) hits
+all of them alike; speedups are then paired within trials. Warmup trials are run and discarded.
+Ctrl-C stops the bench between or during runs and returns what was measured, marked incomplete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import truepar
+from truepar.engine.environment import environment
+from truepar.measure import noise
+from truepar.measure.results import BenchReport, Config, ConfigResult, Sample
+from truepar.measure.stats import bootstrap_median_ci, cv, median, paired_speedup
+from truepar.measure.verdict import DEFAULT_THRESHOLDS, Measures, Thresholds, decide, work_ratio
+from truepar.plan.models import Plan
+from truepar.records import RunStatus
+
+# The records of a bench live in results.py; they are re-exported here for callers.
+__all__ = ("BenchReport", "ConfigResult", "Sample", "bench", "configurations", "summarize")
+
+
+def configurations(backends: Sequence[str], workers: Sequence[int]) -> list[Config]:
+    """The baseline first, then every backend × worker count (the baseline not twice)."""
+    if not backends:
+        raise truepar.UsageError("a bench needs at least one backend")
+    if not workers or any(w < 1 for w in workers):
+        raise truepar.UsageError(f"worker counts must be at least 1, not {list(workers)}")
+    fake = [b for b in backends if b == "fake"]
+    if fake and len(fake) != len(backends):
+        raise truepar.UsageError("the fake backend cannot be benched beside real ones")
+    baseline: Config = ("fake", 1) if fake else ("sequential", 1)
+    out = [baseline]
+    for b in dict.fromkeys(backends):
+        for w in dict.fromkeys(workers):
+            if (b, w) not in out:
+                out.append((b, w))
+    return out
+
+
+def bench(
+    plan: Plan | str | Path | Mapping[str, Any],
+    *,
+    backends: Sequence[str] = ("threads", "processes", "async"),
+    workers: Sequence[int] = (1, 2, 4, 8),
+    repeat: int = 5,
+    warmup: int = 1,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    on_config: Callable[[BenchReport], None] | None = None,
+    cores: int | None = None,
+) -> BenchReport:
+    """Measure ``plan`` sequentially and on every backend × worker count; judge each.
+
+    ``on_config`` is called with the report so far after every run, so a caller can save
+    partial results (the report says ``complete=False`` until the last run is in).
+    ``cores`` is the cores available to the physical lower bound (default: this machine's).
+    """
+    from truepar.engine.run import as_plan
+
+    checked = as_plan(plan)
+    if repeat < 1:
+        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+    if warmup < 0:
+        raise truepar.UsageError(f"--warmup must be 0 or more, not {warmup}")
+    if len(checked.ops) < 2:
+        raise truepar.UsageError(
+            f"a bench needs at least 2 ops; {checked.source} has {len(checked.ops)}"
+        )
+    configs = configurations(backends, workers)
+    load = noise.load_average()
+    samples: list[Sample] = []
+
+    def report(complete: bool) -> BenchReport:
+        return summarize(
+            checked, configs, samples, thresholds, load, repeat, warmup, complete, cores
+        )
+
+    try:
+        for trial in range(warmup + repeat):
+            shift = trial % len(configs)
+            for backend, width in configs[shift:] + configs[:shift]:
+                trace = truepar.run(checked, backend=backend, workers=width)
+                if trace.status is RunStatus.INTERRUPTED:
+                    return report(complete=False)
+                samples.append(Sample.of(trial, trial < warmup, trace))
+                if on_config is not None:
+                    on_config(report(complete=False))
+    except KeyboardInterrupt:
+        return report(complete=False)
+    return report(complete=True)
+
+
+def _by_config(samples: Sequence[Sample]) -> dict[Config, list[Sample]]:
+    out: dict[Config, list[Sample]] = {}
+    for s in samples:
+        if not s.warmup:
+            out.setdefault((s.backend, s.workers), []).append(s)
+    return out
+
+
+def _digests(samples: Sequence[Sample]) -> dict[str, frozenset[str]]:
+    seen: dict[str, set[str]] = {}
+    for s in samples:
+        for op_id, d in s.op_digest.items():
+            seen.setdefault(op_id, set()).add(d)
+    return {k: frozenset(v) for k, v in seen.items()}
+
+
+def _failed(samples: Sequence[Sample]) -> frozenset[str]:
+    return frozenset(k for s in samples for k, v in s.op_status.items() if v != "ok")
+
+
+def _op_medians(samples: Sequence[Sample], field: str) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for s in samples:
+        for op_id, v in getattr(s, field).items():
+            values.setdefault(op_id, []).append(float(v))
+    return {k: median(v) for k, v in values.items()}
+
+
+def summarize(
+    plan: Plan,
+    configs: Sequence[Config],
+    samples: Sequence[Sample],
+    thresholds: Thresholds,
+    load: float | None,
+    repeat: int,
+    warmup: int,
+    complete: bool,
+    cores: int | None = None,
+) -> BenchReport:
+    """The report from the samples so far (any subset: an interrupted bench has fewer)."""
+    env = environment()
+    cores = cores or env.cores_available
+    by_config = _by_config(samples)
+    base_key = configs[0]
+    base_samples = by_config.get(base_key, [])
+    warnings = noise.busy_machine(load, cores, thresholds)
+    baseline: ConfigResult | None = None
+    results: list[ConfigResult] = []
+    if base_samples:
+        base_by_trial = {s.trial: s for s in base_samples}
+        op_s = _op_medians(base_samples, "op_s")
+        crit, _ = truepar.build_graph(plan).critical_path(op_s)
+        base_measures = Measures(
+            backend=base_key[0],
+            workers=1,
+            wall_s=median([s.wall_s for s in base_samples]),
+            cpu_s=median([s.cpu_s for s in base_samples]),
+            digests=_digests(base_samples),
+            failed_ops=_failed(base_samples),
+        )
+        warnings += noise.short_ops(op_s, thresholds)
+        unstable = sorted(k for k, v in base_measures.digests.items() if len(v) > 1)
+        warnings += noise.unstable_results(unstable)
+
+        def lower_bound(w: int) -> float:
+            return max(crit, sum(op_s.values()) / w, base_measures.cpu_s / cores)
+
+        for key in configs:
+            mine = [s for s in by_config.get(key, []) if s.trial in base_by_trial]
+            if not mine:
+                continue
+            result = _config_result(
+                key, mine, base_by_trial, base_measures, lower_bound(key[1]), thresholds
+            )
+            label = f"{key[0]} ×{key[1]}"
+            walls = [s.wall_s for s in mine]
+            warnings += noise.unstable(label, walls, thresholds)
+            warnings += noise.cold_start(label, walls, warmup, thresholds)
+            if key == base_key:
+                baseline = dataclasses.replace(
+                    result, verdict=None, reasons=("the sequential baseline",)
+                )
+            else:
+                results.append(result)
+    scaling = _scaling(results, baseline, len(plan.ops), warnings)
+    env_json = dict(env.to_json())
+    env_json["load_average_1m"] = load
+    env_json["truepar_version"] = truepar.__version__
+    return BenchReport(
+        plan=plan.name,
+        results=tuple(results),
+        baseline=baseline,
+        warnings=tuple(warnings),
+        environment=env_json,
+        thresholds=thresholds,
+        samples=tuple(samples),
+        scaling=scaling,
+        complete=complete,
+        repeat=repeat,
+        warmup=warmup,
+    )
+
+
+def _config_result(
+    key: Config,
+    mine: Sequence[Sample],
+    base_by_trial: Mapping[int, Sample],
+    base: Measures,
+    lower_bound_s: float,
+    t: Thresholds,
+) -> ConfigResult:
+    backend, w = key
+    walls = [s.wall_s for s in mine]
+    wall = median(walls)
+    speedup, ci = paired_speedup([base_by_trial[s.trial].wall_s for s in mine], walls)
+    measures = Measures(
+        backend=backend,
+        workers=w,
+        wall_s=wall,
+        cpu_s=median([s.cpu_s for s in mine]),
+        speedup=speedup,
+        speedup_ci=ci,
+        digests=_digests(mine),
+        failed_ops=_failed(mine),
+    )
+    verdict, reasons = decide(measures, base, t)
+    errors = sum(1 for s in mine for v in s.op_status.values() if v != "ok")
+    per_op = {k: round(v) for k, v in _op_medians(mine, "op_bytes").items()}
+    return ConfigResult(
+        backend=backend,
+        workers=w,
+        trials=len(mine),
+        wall_s=wall,
+        wall_ci_s=bootstrap_median_ci(walls),
+        wall_cv=cv(walls),
+        cpu_s=measures.cpu_s,
+        speedup=speedup,
+        speedup_ci=ci,
+        efficiency=speedup / w,
+        avg_concurrency=median([s.sum_op_s for s in mine]) / wall if wall > 0 else 0.0,
+        cores_used=measures.cores_used,
+        work_ratio=work_ratio(measures, base),
+        lower_bound_s=lower_bound_s,
+        bound_efficiency=lower_bound_s / wall if wall > 0 else 0.0,
+        overhead_s=wall - lower_bound_s,
+        karp_flatt=(1 / speedup - 1 / w) / (1 - 1 / w) if w > 1 and speedup > 0 else None,
+        errors=errors,
+        op_runs=sum(len(s.op_status) for s in mine),
+        failed_only_here=tuple(sorted(measures.failed_ops - base.failed_ops)),
+        context_bytes=sum(per_op.values()),
+        context_per_op=per_op,
+        verdict=verdict,
+        reasons=tuple(reasons),
+    )
+
+
+def _scaling(
+    results: Sequence[ConfigResult],
+    baseline: ConfigResult | None,
+    n_ops: int,
+    warnings: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Per backend with 3+ worker counts: throughput per W, the USL fit and a recommendation.
+
+    Without the fit (or if it fails) the recommendation is the smallest measured W within 5% of
+    the best measured throughput: fewer workers for the same throughput are cheaper. A backend
+    without a 1-worker point of its own gets the sequential baseline's.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for backend in dict.fromkeys(r.backend for r in results):
+        mine = sorted((r for r in results if r.backend == backend), key=lambda r: r.workers)
+        if baseline is not None and mine[0].workers > 1:
+            mine.insert(0, baseline)
+        if len(mine) < 3:
+            continue
+        ws = [float(r.workers) for r in mine]
+        xs = [n_ops / r.wall_s for r in mine]
+        best = max(xs)
+        entry: dict[str, Any] = {
+            "workers": [r.workers for r in mine],
+            "throughput_ops_per_s": xs,
+            "recommended_workers": next(
+                r.workers for r, x in zip(mine, xs, strict=True) if x >= 0.95 * best
+            ),
+            "recommended_why": "the fewest workers within 5% of the best measured throughput",
+            "usl": None,
+        }
+        try:
+            from truepar.measure import usl
+        except ImportError:
+            entry["usl_note"] = "the USL fit is not available in this version"
+            out[backend] = entry
+            continue
+        try:
+            fit = usl.fit_usl(ws, xs)
+            kf = usl.karp_flatt(ws, [r.speedup for r in mine])
+            rec, why = usl.recommended_workers(ws, fit)
+            entry["usl"] = dataclasses.asdict(fit)
+            entry["karp_flatt"] = kf
+            entry["diagnosis"] = usl.diagnose(ws, kf, fit)
+            entry["recommended_workers"], entry["recommended_why"] = rec, why
+        except Exception as exc:  # a fit is advice: its failure must not lose the measurements
+            warnings.append(f"{backend}: the USL fit failed ({exc}); measure more worker counts")
+        out[backend] = entry
+    return out

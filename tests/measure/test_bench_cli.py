@@ -1,0 +1,82 @@
+"""``truepar bench`` as a user runs it: a real subprocess, a real plan file, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def truepar(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "truepar", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+
+
+def sleeps_plan(tmp_path: Path, n: int = 4, seconds: float = 0.05) -> Path:
+    ops = "".join(f'\n[[op]]\nid = "s{i}"\ntool = "sleep"\nseconds = {seconds}\n' for i in range(n))
+    path = tmp_path / "sleeps.toml"
+    path.write_text(f'name = "sleeps"\n{ops}')
+    return path
+
+
+def test_bench_writes_the_json_contract(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = truepar(
+        "bench", str(sleeps_plan(tmp_path)), "--backends", "threads", "--workers", "1,4",
+        "--repeat", "2", "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert data["complete"] is True
+    assert {"results", "baseline", "warnings", "environment", "thresholds", "trials"} <= set(data)
+    by_w = {r["workers"]: r for r in data["results"]}
+    assert set(by_w) == {1, 4}
+    for r in by_w.values():
+        assert {"backend", "workers", "speedup", "cores_used", "verdict", "reasons"} <= set(r)
+        assert r["backend"] == "threads" and r["reasons"]
+    assert by_w[4]["verdict"] == "concurrent" and by_w[4]["speedup"] > 2
+    assert by_w[1]["verdict"] == "serialized"
+    assert "concurrent" in proc.stdout and "speedup" in proc.stdout
+
+
+def test_unmet_requirements_exit_1(tmp_path: Path) -> None:
+    plan = str(sleeps_plan(tmp_path, seconds=0.02))
+    common = ("--backends", "threads", "--workers", "4", "--repeat", "1", "--warmup", "0")
+    proc = truepar("bench", plan, *common, "--require-speedup", "100")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "NOT MET" in proc.stdout and "100" in proc.stdout
+    proc = truepar("bench", plan, *common, "--require-verdict", "parallel")
+    assert proc.returncode == 1 and "verdict concurrent" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--backends", ""), "--backends is empty"),
+        (("--backends", "threads,gpu"), "'gpu' is unknown"),
+        (("--workers", "0"), "--workers: 0"),
+        (("--workers", "two"), "'two' is not a whole number"),
+        (("--repeat", "0"), "--repeat must be at least 1"),
+        (("--require-verdict", "fast"), "'fast' is unknown"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(tmp_path: Path, flags: tuple[str, ...], says: str) -> None:
+    proc = truepar("bench", str(sleeps_plan(tmp_path)), *flags)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert says in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_one_op_plan_exits_2(tmp_path: Path) -> None:
+    proc = truepar("bench", str(sleeps_plan(tmp_path, n=1)))
+    assert proc.returncode == 2 and "at least 2 ops" in proc.stderr
