@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run_command)
-for _name in ("fit", "bench"):  # being built (issue 3): registered once their module exists
+for _name in ("fit", "bench", "demo"):  # issue 3: registered once their module exists
     try:
         _module = importlib.import_module(f"truepar.cli.{_name}_cmd")
     except ModuleNotFoundError:  # pragma: no cover

@@ -1,0 +1,174 @@
+"""``truepar demo``: the three seed scenarios, benched for real, each with its verification tree.
+
+(a) independent file operations — eight generated 16 MiB files, read and hashed;
+(b) mixed tool operations — ls, grep, read, bash and a Python call over this repository;
+(c) agent deployments — three sub-agents started at once as real subprocesses, each doing real
+    work over the machine's Python standard library in its own scratch folder.
+
+Each scenario: the sequential baseline and its parallel configurations (interleaved trials), the
+best configuration's verification tree, and its bench JSON under ``--out``. Then one summary.
+Exit 0 when every scenario is VALIDATED, 1 when one is not, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import truepar
+from truepar.cli.render import fmt_s
+from truepar.cli.tree import VERDICT_STYLE, verification_tree
+from truepar.fileio import atomic_write_json
+from truepar.measure.bench import BenchReport, bench
+from truepar.measure.criteria import Criteria, Validation, validate
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    plan_file: str
+    backends: tuple[str, ...]
+    workers: tuple[int, ...]
+    criteria: Criteria
+
+
+SCENARIOS = (
+    Scenario(
+        "files",
+        "independent file operations",
+        "file_ops.toml",
+        ("threads", "processes"),
+        (2, 4),
+        Criteria(min_speedup=1.2),
+    ),
+    Scenario(
+        "mixed",
+        "mixed tool operations",
+        "mixed_tools.toml",
+        ("threads", "async"),
+        (4, 8),
+        Criteria(min_speedup=1.1),
+    ),
+    Scenario(
+        "agents",
+        "agent deployments",
+        "agents.toml",
+        ("threads", "async"),
+        (3,),
+        Criteria(min_speedup=1.3),
+    ),
+)
+
+
+def demo_command(
+    scenarios: Annotated[
+        Path, typer.Option("--scenarios", help="Folder with the scenario plans.")
+    ] = Path("scenarios"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Where each scenario's bench JSON is written.")
+    ] = Path(".truepar/demo"),
+    repeat: Annotated[int, typer.Option("--repeat", help="Measured trials per scenario.")] = 3,
+    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured trials first.")] = 1,
+) -> int:
+    """Bench the three seed scenarios and print a verification tree for each."""
+    if not scenarios.is_dir() or not (scenarios / "helpers.py").exists():
+        raise truepar.UsageError(
+            f"--scenarios {str(scenarios)!r} has no scenario plans: run from the repository "
+            "root or pass --scenarios PATH"
+        )
+    if repeat < 1:
+        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+    if warmup < 0:
+        raise truepar.UsageError(f"--warmup must be 0 or more, not {warmup}")
+    console = Console(highlight=False)
+    _prepare(scenarios, console)
+    rows: list[tuple[Scenario, BenchReport, Validation]] = []
+    for scenario in SCENARIOS:
+        plan = truepar.load_plan(scenarios / scenario.plan_file)
+        console.print(f"\n[bold]{scenario.title}[/] — {len(plan.ops)} ops, benching…")
+        target = out / f"{scenario.key}.json"
+
+        def save(report: BenchReport, target: Path = target) -> None:
+            atomic_write_json(target, report.to_json())
+
+        report = bench(
+            plan,
+            backends=scenario.backends,
+            workers=scenario.workers,
+            repeat=repeat,
+            warmup=warmup,
+            on_config=save,
+        )
+        validation = validate(report, scenario.criteria)
+        atomic_write_json(target, _with_validation(report, validation))
+        console.print(verification_tree(scenario.title, plan, report, validation))
+        rows.append((scenario, report, validation))
+        if not report.complete:
+            break
+    _summary(console, rows)
+    console.print(f"bench JSON written to {out}/")
+    if any(not r.complete for _, r, _ in rows):
+        return 130
+    return 0 if all(v.validated for *_, v in rows) else 1
+
+
+def _prepare(scenarios: Path, console: Console) -> None:
+    """Generate the file scenario's data once (deterministic, reused when already there)."""
+    folder = str(scenarios.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    helpers = importlib.import_module("helpers")
+    paths = helpers.make_files()
+    console.print(f"data: {len(paths)} generated files under .truepar/data (reused if present)")
+
+
+def _with_validation(report: BenchReport, validation: Validation) -> dict[str, Any]:
+    data = report.to_json()
+    data["validation"] = {
+        "state": validation.state,
+        "validated": validation.validated,
+        "failures": list(validation.failures),
+        "required": validation.criteria.describe(),
+    }
+    return data
+
+
+def _summary(console: Console, rows: list[tuple[Scenario, BenchReport, Validation]]) -> None:
+    table = Table(title="Summary", title_justify="left", header_style="bold")
+    for col in (
+        "scenario",
+        "sequential",
+        "best",
+        "parallel",
+        "speedup [95% CI]",
+        "cores",
+        "verdict",
+        "state",
+    ):
+        table.add_column(col, no_wrap=True)
+    for scenario, report, validation in rows:
+        best, base = validation.best, report.baseline
+        if best is None or base is None:
+            table.add_row(scenario.title, "", "", "", "", "", "", validation.state)
+            continue
+        lo, hi = best.speedup_ci
+        table.add_row(
+            scenario.title,
+            fmt_s(base.wall_s),
+            f"{best.backend} ×{best.workers}",
+            fmt_s(best.wall_s),
+            f"{best.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
+            f"{best.cores_used:.2f}",
+            Text(best.verdict or "", style=VERDICT_STYLE.get(best.verdict or "", "")),
+            Text(validation.state, style="green" if validation.validated else "red"),
+        )
+    console.print(table)
