@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(BIN)/truepar run scenarios/mixed_tools.toml --explain --json .truepar/demo-trace.json
+	$(BIN)/truepar demo
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -7,7 +7,7 @@ keeps what was measured; the file says ``"complete": false`` until the last run 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich import box
@@ -17,15 +17,11 @@ from rich.text import Text
 
 import truepar
 from truepar.cli.render import fmt_s
+from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.fileio import atomic_write_json
-from truepar.measure import VERDICTS, BenchReport, ConfigResult, bench
-
-VERDICT_STYLE = {
-    "parallel": "bold green",
-    "concurrent": "cyan",
-    "serialized": "yellow",
-    "suspect": "bold red",
-}
+from truepar.measure import VERDICTS, BenchReport, bench
+from truepar.measure.criteria import Criteria, validate
+from truepar.measure.verdict import Verdict
 
 
 def _backends(text: str) -> list[str]:
@@ -125,29 +121,23 @@ def bench_command(
     if not report.complete:
         out.print("[bold]interrupted[/]: the results above cover the runs that finished")
         return 130
-    return _gate(out, report.best(), require_speedup, require_verdict)
+    return _gate(out, loaded, report, require_speedup, require_verdict)
 
 
 def _gate(
     out: Console,
-    best: ConfigResult | None,
+    plan: truepar.Plan,
+    report: BenchReport,
     require_speedup: float | None,
     require_verdict: str | None,
 ) -> int:
-    if best is None:
-        out.print("no configuration was measured")
-        return 1
-    failed = []
-    if require_speedup is not None and best.speedup < require_speedup:
-        failed.append(f"speedup {best.speedup:.2f}× < required {require_speedup:g}×")
-    if require_verdict is not None and best.verdict != require_verdict:
-        failed.append(f"verdict {best.verdict} ≠ required {require_verdict}")
-    if failed:
-        out.print(f"[bold red]NOT MET[/] (best: {best.label}): " + "; ".join(failed))
-        return 1
-    if require_speedup is not None or require_verdict is not None:
-        out.print(f"[bold green]MET[/] (best: {best.label})")
-    return 0
+    """The verification tree; with ``--require-*``, exit 1 unless the criteria are met."""
+    criteria = Criteria(require_speedup, cast("Verdict | None", require_verdict))
+    validation = validate(report, criteria)
+    out.print(verification_tree(plan.name, plan, report, validation))
+    if require_speedup is None and require_verdict is None:
+        return 0
+    return 0 if validation.validated else 1
 
 
 def _ratio(x: float | None) -> str:

@@ -61,9 +61,9 @@ def verification_tree(title: str, plan: Plan, report: BenchReport, validation: V
         tree.add(f"Errors: {best.errors} / {best.op_runs} op runs")
         verdict = Text("Verdict: ")
         verdict.append(best.verdict or "—", style=VERDICT_STYLE.get(best.verdict or "", ""))
-        if best.reasons:
-            verdict.append(f" — {best.reasons[0]}")
-        tree.add(verdict)
+        because = tree.add(verdict)
+        for reason in best.reasons:
+            because.add(reason)
     state = Text("State: ")
     if validation.validated:
         state.append("VALIDATED", style="bold green")
