@@ -54,7 +54,7 @@ def test_unmet_requirements_exit_1(tmp_path: Path) -> None:
     common = ("--backends", "threads", "--workers", "4", "--repeat", "1", "--warmup", "0")
     proc = truepar("bench", plan, *common, "--require-speedup", "100")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "NOT MET" in proc.stdout and "100" in proc.stdout
+    assert "NOT VALIDATED" in proc.stdout and "required 100×" in proc.stdout
     proc = truepar("bench", plan, *common, "--require-verdict", "parallel")
     assert proc.returncode == 1 and "verdict concurrent" in proc.stdout
 

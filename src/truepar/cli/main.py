@@ -7,13 +7,12 @@ shown in full, as the bug it is.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 from rich.console import Console
 
-from truepar.cli import run_cmd
+from truepar.cli import bench_cmd, demo_cmd, fit_cmd, prove_cmd, run_cmd
 from truepar.errors import BadInput
 
 app = typer.Typer(
@@ -24,12 +23,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run_command)
-for _name in ("fit", "bench", "demo"):  # issue 3: registered once their module exists
-    try:
-        _module = importlib.import_module(f"truepar.cli.{_name}_cmd")
-    except ModuleNotFoundError:  # pragma: no cover
-        continue
-    app.command(_name)(getattr(_module, f"{_name}_command"))
+app.command("bench")(bench_cmd.bench_command)
+app.command("prove")(prove_cmd.prove_command)
+app.command("fit")(fit_cmd.fit_command)
+app.command("demo")(demo_cmd.demo_command)
 
 
 @app.callback()

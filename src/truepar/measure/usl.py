@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
 from truepar.errors import UsageError
 
@@ -131,6 +130,10 @@ def _solve(x: _Array, y: _Array, gamma: float | None, *, with_kappa: bool) -> _A
         d = 1.0 + s * (x - 1.0) + k * x * (x - 1.0)
         cols = np.column_stack([x / d, -g * x * (x - 1.0) / d**2, -g * x * x * (x - 1.0) / d**2])
         return np.asarray(cols[:, idx], dtype=np.float64)
+
+    # Imported here: scipy.optimize takes a quarter of a second to import, and every ``truepar``
+    # command would pay it at start-up for a fit that only ``fit`` and a worker sweep need.
+    from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
     result = least_squares(
         residuals,

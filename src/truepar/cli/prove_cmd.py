@@ -1,0 +1,103 @@
+"""``truepar prove``: is parallelism real on this interpreter and machine?
+
+A fixed-work pure-Python kernel with a verified checksum on every backend, plus three controls
+whose verdicts are known in advance (sleeps → concurrent, hashlib in threads → parallel, a
+time-bounded decoy → suspect). Exit 0 when every verdict is the expected one and every task
+result verified, 1 otherwise, 2 for bad input, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import truepar
+from truepar.cli.tree import VERDICT_STYLE
+from truepar.fileio import atomic_write_json
+from truepar.measure.prove import ProveReport, prove
+
+
+def prove_command(
+    tasks: Annotated[
+        int, typer.Option("--tasks", "-k", help="Tasks run at once (and workers), at least 2.")
+    ] = 4,
+    repeat: Annotated[int, typer.Option("--repeat", "-r", help="Measured trials.")] = 3,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON here (atomically).")
+    ] = None,
+) -> int:
+    """Prove whether parallelism is real here: a checked kernel on every backend, and controls."""
+    if tasks < 2:
+        raise truepar.UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
+    if repeat < 1:
+        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+    if json_out is not None and json_out.is_dir():
+        raise truepar.UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    report = prove(
+        tasks=tasks, repeat=repeat, on_progress=lambda s: err.print(f"proving: {s}", style="dim")
+    )
+    if json_out is not None:
+        atomic_write_json(json_out, report.to_json())
+    show(out, report)
+    if json_out is not None:
+        out.print(f"results written to {json_out}")
+    if not report.complete:
+        return 130
+    return 0 if report.ok else 1
+
+
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def show(console: Console, report: ProveReport) -> None:
+    """The results table, then the conclusion lines and any warnings."""
+    env = report.environment
+    gil = "GIL enabled" if env.get("gil_enabled", True) else "GIL off (free-threaded)"
+    title = (
+        f"truepar prove — Python {env.get('python_version', '?')}, {gil}, "
+        f"{env.get('cores_available', '?')} core(s); {report.tasks} tasks × "
+        f"{report.kernel_task_s:.2f} s kernel, {report.repeat} trials"
+    )
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column("name", no_wrap=True)
+    table.add_column("backend", no_wrap=True)
+    for col in ("W", "speedup [95% CI]", "cores", "work R"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("expected", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for r in report.results:
+        lo, hi = r.speedup_ci
+        good = r.as_expected and r.checksums_ok
+        mark = Text("✓", style="green") if good else Text("✗", style="bold red")
+        verdict = Text(r.verdict or "", style=VERDICT_STYLE.get(r.verdict or "", ""))
+        if not r.checksums_ok:
+            verdict.append(" (bad checksum)", style="bold red")
+        table.add_row(
+            r.name,
+            r.backend,
+            str(r.workers),
+            f"{r.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
+            f"{r.cores_used:.2f}",
+            _ratio(r.work_ratio),
+            verdict,
+            r.expected,
+            mark,
+        )
+    console.print(table)
+    for line in report.conclusion:
+        console.print(line, markup=False)
+    for r in report.results:
+        if not (r.as_expected and r.checksums_ok):
+            console.print(f"[bold]{r.name}[/] {r.verdict}: " + "; ".join(r.reasons))
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")

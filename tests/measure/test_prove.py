@@ -1,0 +1,210 @@
+"""``prove``: the kernels, the verdicts on this machine's CPython, and ``truepar prove`` as a user
+runs it. The full prove runs twice (once in-process, once through the CLI), 2 tasks × 2 trials
+each, ~8 s apiece on 2 cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import truepar
+from truepar.engine.environment import cores_available, gil_enabled
+from truepar.measure import kernels
+from truepar.measure.prove import ProveReport, ProveResult, conclude, expected_verdict, prove
+
+GIL_MULTICORE = gil_enabled() and cores_available() >= 2
+needs_gil_and_cores = pytest.mark.skipif(
+    not GIL_MULTICORE, reason="the expected verdicts below are those of a GIL CPython on 2+ cores"
+)
+
+
+def truepar_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "truepar", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+
+
+# -- kernels -----------------------------------------------------------------------------------
+
+
+def test_fixed_work_is_deterministic_and_depends_on_every_input() -> None:
+    a = kernels.fixed_work(20_000, 1)
+    assert a == kernels.fixed_work(20_000, 1)
+    assert a != kernels.fixed_work(20_000, 2)
+    assert a != kernels.fixed_work(19_999, 1)  # one iteration less: a different checksum
+    assert 0 <= a < 2**64
+
+
+def test_calibrate_scales_to_the_target() -> None:
+    n = kernels.calibrate(0.02)
+    t0 = time.perf_counter()
+    kernels.fixed_work(n, 0)
+    took = time.perf_counter() - t0
+    assert n >= 10_000 and 0.005 < took < 0.1
+
+
+def test_hash_task_is_sha256_of_the_buffer() -> None:
+    import hashlib
+
+    want = hashlib.sha256(bytes(range(256)) * (1024 * 1024 // 256) * 2).hexdigest()
+    assert kernels.hash_task(1, 2) == want
+
+
+def test_sleep_task_returns_its_seconds() -> None:
+    assert kernels.sleep_task(0.001) == 0.001
+
+
+def test_the_decoy_does_less_when_given_less_time() -> None:
+    short, long = kernels.decoy_task(0.02), kernels.decoy_task(0.1)
+    assert 0 < short < long
+
+
+def test_expected_verdicts() -> None:
+    gil = {"gil": True, "cores": 2, "tasks": 4}
+    assert expected_verdict("kernel", "threads", **gil) == "serialized"
+    assert expected_verdict("kernel", "processes", **gil) == "parallel"
+    assert expected_verdict("kernel", "async", **gil) == "serialized"
+    assert expected_verdict("sleeps", "threads", **gil) == "concurrent"
+    assert expected_verdict("hashlib", "threads", **gil) == "parallel"
+    assert expected_verdict("decoy", "threads", **gil) == "suspect"
+    free = {"gil": False, "cores": 4, "tasks": 4}
+    assert expected_verdict("kernel", "threads", **free) == "parallel"
+    assert expected_verdict("decoy", "threads", **free) == "parallel"  # a core each: no shrink
+    assert expected_verdict("decoy", "threads", gil=False, cores=2, tasks=4) == "suspect"
+    one = {"gil": True, "cores": 1, "tasks": 4}
+    assert expected_verdict("kernel", "processes", **one) == "serialized"
+
+
+def _result(name: str, verdict: str, expected: str, wrong: int = 0) -> ProveResult:
+    return ProveResult(
+        name=name, backend=name.rsplit("/", 1)[-1], workers=4, speedup=1.0, speedup_ci=(0.9, 1.1),
+        cores_used=1.0, work_ratio=1.0, wall_s=1.0, baseline_wall_s=1.0,
+        verdict=verdict, reasons=("why",), expected=expected,  # type: ignore[arg-type]
+        checksums_ok=wrong == 0, checked=8, wrong=wrong,
+    )  # fmt: skip
+
+
+def test_a_wrong_checksum_makes_the_prove_invalid() -> None:
+    results = [
+        _result("kernel/threads", "serialized", "serialized"),
+        _result("kernel/processes", "parallel", "parallel", wrong=2),
+    ]
+    lines = conclude(results, gil=True, cores=2)
+    assert "INVALID" in lines[1] and "2 of 8" in lines[1]
+    assert lines[-1].startswith("overall: INVALID")
+
+
+def test_an_unexpected_verdict_is_said() -> None:
+    lines = conclude([_result("control: decoy/threads", "parallel", "suspect")], gil=True, cores=2)
+    assert "(expected suspect)" in lines[0] and "cannot be trusted" in lines[0]
+    assert lines[-1].startswith("overall: NOT AS EXPECTED")
+
+
+def test_bad_input() -> None:
+    with pytest.raises(truepar.UsageError, match="--tasks"):
+        prove(tasks=1)
+    with pytest.raises(truepar.UsageError, match="--repeat"):
+        prove(repeat=0)
+    proc = truepar_cli("prove", "--tasks", "1")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--tasks" in proc.stderr
+
+
+# -- the real thing ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report() -> ProveReport:
+    return prove(tasks=2, repeat=2, warmup=0)
+
+
+def _by_name(report: ProveReport) -> dict[str, ProveResult]:
+    return {r.name: r for r in report.results}
+
+
+def _numbers(r: ProveResult) -> str:
+    return (
+        f"{r.name}: {r.verdict} S={r.speedup:.2f} U={r.cores_used:.2f} R={r.work_ratio} {r.reasons}"
+    )
+
+
+@needs_gil_and_cores
+def test_this_cpython_gives_the_expected_verdicts(report: ProveReport) -> None:
+    got = _by_name(report)
+    want = {
+        "kernel/threads": "serialized",
+        "kernel/processes": "parallel",
+        "kernel/async": "serialized",
+        "control: sleeps/threads": "concurrent",
+        "control: hashlib/threads": "parallel",
+        "control: decoy/threads": "suspect",
+    }
+    assert set(want) <= set(got)
+    for name, verdict in want.items():
+        r = got[name]
+        assert r.verdict == verdict and r.expected == verdict and r.as_expected, _numbers(r)
+    assert report.ok and report.complete
+
+
+def test_every_checksum_was_verified(report: ProveReport) -> None:
+    assert report.checksums_ok
+    for r in report.results:
+        if "decoy" in r.name:
+            assert r.checked == 0  # its turn count is meant to vary
+        else:
+            # 2 tasks × 2 trials, in this configuration and in the baseline
+            assert r.checked == 8 and r.wrong == 0, r
+
+
+@needs_gil_and_cores
+def test_the_conclusion_speaks_plainly(report: ProveReport) -> None:
+    text = "\n".join(report.conclusion)
+    assert "threads: serialized — this CPython has the GIL enabled" in text
+    assert "processes: parallel —" in text and "cores used" in text
+    assert report.conclusion[-1].startswith("overall: parallelism is real here")
+
+
+def test_json_shape(report: ProveReport) -> None:
+    data = json.loads(json.dumps(report.to_json()))
+    assert {"results", "conclusion", "environment", "tasks", "repeat"} <= set(data)
+    assert data["tasks"] == 2 and data["repeat"] == 2
+    assert {"gil_enabled", "free_threaded_build", "cores_available", "python_version"} <= set(
+        data["environment"]
+    )
+    for r in data["results"]:
+        assert {
+            "name", "backend", "workers", "speedup", "speedup_ci", "cores_used", "work_ratio",
+            "verdict", "reasons", "expected", "as_expected", "checksums_ok",
+        } <= set(r)  # fmt: skip
+
+
+@needs_gil_and_cores
+def test_the_cli_says_the_same_in_json(tmp_path: Path) -> None:
+    out = tmp_path / "prove.json"
+    proc = truepar_cli("prove", "--tasks", "2", "--repeat", "2", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    verdicts = {r["name"]: r["verdict"] for r in data["results"]}
+    assert verdicts == {
+        "kernel/threads": "serialized",
+        "kernel/processes": "parallel",
+        "kernel/async": "serialized",
+        "control: sleeps/threads": "concurrent",
+        "control: hashlib/threads": "parallel",
+        "control: decoy/threads": "suspect",
+    }
+    assert all(r["as_expected"] and r["checksums_ok"] for r in data["results"])
+    assert data["ok"] is True
+    assert "threads: serialized — this CPython has the GIL enabled" in proc.stdout
+    assert "overall:" in proc.stdout and "✓" in proc.stdout
