@@ -46,10 +46,10 @@ class SequentialBackend(Backend):
         if ctx.cancelled:  # cancelled before its turn came
             done(asyncio.CancelledError())
             return
-        fired = threading.Event()
+        fired: list[bool] = []  # set by the watchdog; no Event per op when there is no timeout
 
         def expire() -> None:
-            fired.set()
+            fired.append(True)
             ctx.request_cancel()
 
         watchdog = None
@@ -65,7 +65,7 @@ class SequentialBackend(Backend):
             self._current = None
             if watchdog is not None:
                 watchdog.cancel()
-        if fired.is_set():
+        if fired:
             # The loop was blocked, so the scheduler's own deadline could not fire: say it here.
             done(TimeoutError())
         elif ctx.cancelled:  # Ctrl-C reached the op through interrupt()
