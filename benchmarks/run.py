@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "subprocess": ("bench_subprocess", "benchmark_true"),
     "subprocess-sleep": ("bench_subprocess", "benchmark_sleep"),
     "cpu": ("bench_cpu", "benchmark"),
+    "overhead": ("bench_overhead", "benchmark"),
 }
 
 
