@@ -174,9 +174,12 @@ def show(console: Console, report: BenchReport) -> None:
         if r.failed_only_here:
             console.print(f"  failed only here: {', '.join(r.failed_only_here)}")
     for backend, fit in report.scaling.items():
-        console.print(
-            f"[bold]{backend}[/] scaling: recommended workers {fit['recommended_workers']} "
-            f"({fit['recommended_why']})"
-        )
+        if fit.get("diagnosis"):  # the USL fit, Karp–Flatt and the recommendation, in words
+            console.print(f"[bold]{backend}[/] scaling: {fit['diagnosis']}")
+        else:
+            console.print(
+                f"[bold]{backend}[/] scaling: recommended workers {fit['recommended_workers']} "
+                f"({fit['recommended_why']})"
+            )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
