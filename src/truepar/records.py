@@ -207,6 +207,17 @@ def _jsonable_result(result: OpResult) -> dict[str, Any]:
     return d
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every infinite or NaN float replaced by ``None``: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe view of an op's value (bytes become text, unknown objects their repr)."""
     if value is None or isinstance(value, str | int | float | bool):

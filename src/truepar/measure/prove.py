@@ -40,6 +40,7 @@ from truepar.measure import kernels, noise
 from truepar.measure.bench import BenchReport, bench
 from truepar.measure.results import ConfigResult
 from truepar.measure.verdict import DEFAULT_THRESHOLDS, Thresholds, Verdict, digest
+from truepar.records import finite
 from truepar.tools import PythonOp
 
 #: Seconds one kernel task takes in-process (``n`` is calibrated to it).
@@ -127,7 +128,7 @@ class ProveReport:
         return self.complete and all(r.as_expected and r.checksums_ok for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = _finite(
+        data: dict[str, Any] = finite(
             {
                 "format": "truepar.prove",
                 "format_version": 1,
@@ -442,14 +443,3 @@ def _overall(results: Sequence[ProveResult], *, gil: bool, cores: int, complete:
         f"(best {best.speedup:.2f}× on {cores} cores){note}; every verdict as expected, "
         "every checksum verified"
     )
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no infinity or NaN: they become ``null``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

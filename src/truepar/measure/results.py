@@ -4,12 +4,11 @@ and the :class:`BenchReport` that holds them and turns into the ``--json`` forma
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from truepar.measure.verdict import Thresholds, Verdict, digest
-from truepar.records import RunTrace, Status, estimate_tokens, jsonable
+from truepar.records import RunTrace, Status, estimate_tokens, finite, jsonable
 
 Config = tuple[str, int]
 
@@ -153,20 +152,9 @@ class BenchReport:
             "results": [r.to_json() for r in self.results],
             "baseline": self.baseline.to_json() if self.baseline else None,
             "best": best.label if best else None,
-            "scaling": _finite(jsonable(dict(self.scaling))),
+            "scaling": finite(jsonable(dict(self.scaling))),
             "warnings": list(self.warnings),
             "environment": dict(self.environment),
             "thresholds": self.thresholds.to_json(),
             "trials": [s.to_json() for s in self.samples],
         }
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no infinity or NaN: they become ``null``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
