@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,20 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cli_runner import truepar
+
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
-
-
-def truepar(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "truepar", *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "120"},
-    )
 
 
 def max_overlap(spans: list[dict[str, int]]) -> int:

@@ -5,15 +5,13 @@ each, ~8 s apiece on 2 cores."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import truepar
+from cli_runner import truepar as truepar_cli
 from truepar.engine.environment import cores_available, gil_enabled
 from truepar.measure import kernels
 from truepar.measure.prove import ProveReport, ProveResult, conclude, expected_verdict, prove
@@ -22,17 +20,6 @@ GIL_MULTICORE = gil_enabled() and cores_available() >= 2
 needs_gil_and_cores = pytest.mark.skipif(
     not GIL_MULTICORE, reason="the expected verdicts below are those of a GIL CPython on 2+ cores"
 )
-
-
-def truepar_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "truepar", *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "160"},
-    )
 
 
 # -- kernels -----------------------------------------------------------------------------------
