@@ -14,6 +14,7 @@ import pytest
 
 import truepar
 from truepar import FakeSpec, PythonOp, SleepOp
+from truepar.engine.environment import cores_available, gil_enabled
 from truepar.measure import BenchReport, bench, noise
 from truepar.measure.verdict import Thresholds
 
@@ -214,6 +215,12 @@ def python_plan(tmp_path: Path, fn: str, n: int = 4) -> truepar.Plan:
     return truepar.Plan(name=fn, ops=ops, base_dir=tmp_path)
 
 
+needs_gil_and_cores = pytest.mark.skipif(
+    not (gil_enabled() and cores_available() >= 2),
+    reason="these verdicts are those of a GIL CPython on 2+ cores",
+)
+
+
 def numbers(r: truepar.measure.ConfigResult) -> str:
     ratio = r.work_ratio
     return f"{r.label}: {r.verdict} S={r.speedup:.2f} U={r.cores_used:.2f} R={ratio} {r.reasons}"
@@ -239,6 +246,7 @@ def test_sleeps_on_threads_are_concurrent(tmp_path: Path) -> None:
     assert r.speedup > 3 and r.cores_used < 0.5
 
 
+@needs_gil_and_cores
 def test_pure_python_is_serialized_on_threads_and_parallel_on_processes(tmp_path: Path) -> None:
     plan = python_plan(tmp_path, "kernel")
     report = bench(plan, backends=("threads", "processes"), workers=(2,), repeat=3, warmup=1)
@@ -248,6 +256,7 @@ def test_pure_python_is_serialized_on_threads_and_parallel_on_processes(tmp_path
     assert procs.cores_used > 1.2 and procs.work_ratio is not None and procs.work_ratio > 0.7
 
 
+@needs_gil_and_cores
 def test_hashlib_releases_the_gil_so_threads_are_parallel(tmp_path: Path) -> None:
     report = bench(
         python_plan(tmp_path, "sha"), backends=("threads",), workers=(2,), repeat=3, warmup=1
@@ -280,3 +289,9 @@ def test_ops_failing_only_on_processes_are_listed(tmp_path: Path) -> None:
     r = result(report, "processes", 2)
     assert r.failed_only_here == ("l0", "l1") and r.errors == 2
     assert r.verdict == "suspect"
+
+
+def test_ops_without_duration_are_bad_input(tmp_path: Path) -> None:
+    plan = fake_plan(tmp_path, duration=0.0)
+    with pytest.raises(truepar.UsageError, match="no measurable time"):
+        bench(plan, backends=("fake",), workers=(2,), repeat=2, warmup=0)

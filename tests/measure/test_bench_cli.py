@@ -68,3 +68,14 @@ def test_bad_flags_exit_2_with_one_line(tmp_path: Path, flags: tuple[str, ...], 
 def test_a_one_op_plan_exits_2(tmp_path: Path) -> None:
     proc = truepar("bench", str(sleeps_plan(tmp_path, n=1)))
     assert proc.returncode == 2 and "at least 2 ops" in proc.stderr
+
+
+def test_an_unwritable_json_path_exits_2_before_benching(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    plan = str(sleeps_plan(tmp_path, seconds=0.02))
+    proc = truepar("bench", plan, "--json", str(blocker / "out.json"))
+    assert proc.returncode == 2
+    assert "is not a directory" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = truepar("bench", plan, "--require-speedup", "nan")
+    assert proc.returncode == 2

@@ -101,3 +101,24 @@ def test_digest_is_stable_across_key_order_and_sensitive_to_values() -> None:
     assert digest({"a": 1, "b": [1, 2]}) == digest({"b": [1, 2], "a": 1})
     assert digest({"a": 1}) != digest({"a": 2})
     assert digest(b"abc") == digest("abc")
+
+
+def test_cpu_that_the_baseline_never_needed_is_overhead_not_parallel() -> None:
+    # The sequential run only waited; the configuration burned 1.6 cores (worker start-up, ...).
+    verdict, reasons = decide(config(0.5, 0.8), BASE_WAIT)
+    assert verdict == "concurrent"
+    assert any("extra CPU is overhead" in r for r in reasons)
+
+
+def test_parallel_at_a_cost_says_where_the_cpu_went() -> None:
+    verdict, reasons = decide(config(1.0, 3.2), BASE_CPU)  # 1.6× the sequential CPU
+    assert verdict == "parallel"
+    assert any("1.60× the sequential run's" in r and "overhead" in r for r in reasons)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"min_speedup": 0.9}, {"cpu_heavy": 1.5}, {"min_work_ratio": 2.0}, {"max_cv": 0}]
+)
+def test_thresholds_that_make_no_sense_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Thresholds(**bad)

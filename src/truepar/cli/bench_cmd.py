@@ -6,6 +6,7 @@ keeps what was measured; the file says ``"complete": false`` until the last run 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -18,7 +19,7 @@ from rich.text import Text
 import truepar
 from truepar.cli.render import fmt_s
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
-from truepar.fileio import atomic_write_json
+from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
 from truepar.measure.criteria import Criteria, validate
 from truepar.measure.verdict import Verdict
@@ -88,10 +89,10 @@ def bench_command(
         raise truepar.UsageError(
             f"--require-verdict {require_verdict!r} is unknown (one of: {', '.join(VERDICTS)})"
         )
-    if require_speedup is not None and require_speedup <= 0:
+    if require_speedup is not None and not (math.isfinite(require_speedup) and require_speedup > 0):
         raise truepar.UsageError(f"--require-speedup must be positive, not {require_speedup}")
-    if json_out is not None and json_out.is_dir():
-        raise truepar.UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
+    if json_out is not None:
+        check_writable(json_out, "--json")
     loaded = truepar.load_plan(plan)
     if len(loaded.ops) < 2:
         raise truepar.UsageError(

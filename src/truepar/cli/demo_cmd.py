@@ -28,7 +28,7 @@ from rich.text import Text
 import truepar
 from truepar.cli.render import fmt_s
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
-from truepar.fileio import atomic_write_json
+from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.bench import BenchReport, bench
 from truepar.measure.criteria import Criteria, Validation, validate
 
@@ -87,6 +87,7 @@ def demo_command(
             f"--scenarios {str(scenarios)!r} has no scenario plans: run from the repository "
             "root or pass --scenarios PATH"
         )
+    check_writable(out / "files.json", "--out")
     if repeat < 1:
         raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
     if warmup < 0:

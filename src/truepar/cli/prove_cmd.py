@@ -19,7 +19,7 @@ from rich.text import Text
 
 import truepar
 from truepar.cli.tree import VERDICT_STYLE
-from truepar.fileio import atomic_write_json
+from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.prove import ProveReport, prove
 
 
@@ -37,8 +37,8 @@ def prove_command(
         raise truepar.UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if repeat < 1:
         raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
-    if json_out is not None and json_out.is_dir():
-        raise truepar.UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
+    if json_out is not None:
+        check_writable(json_out, "--json")
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     report = prove(

@@ -10,7 +10,7 @@ from rich.console import Console
 
 import truepar
 from truepar.cli import render
-from truepar.fileio import atomic_write_json
+from truepar.fileio import atomic_write_json, check_writable
 
 
 def run_command(
@@ -38,8 +38,8 @@ def run_command(
         raise truepar.UsageError(
             f"--backend {backend!r} is unknown (one of: {', '.join(truepar.BACKENDS)})"
         )
-    if json_out is not None and json_out.is_dir():
-        raise truepar.UsageError(f"--json {str(json_out)!r} is a directory; give a file path")
+    if json_out is not None:
+        check_writable(json_out, "--json")
     loaded = truepar.load_plan(plan)
     out = Console(highlight=False)
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)

@@ -15,7 +15,7 @@ from typing import Any
 
 import truepar
 from truepar.engine.environment import environment
-from truepar.measure import noise
+from truepar.measure import noise, usl
 from truepar.measure.results import BenchReport, Config, ConfigResult, Sample
 from truepar.measure.stats import bootstrap_median_ci, cv, median, paired_speedup
 from truepar.measure.verdict import DEFAULT_THRESHOLDS, Measures, Thresholds, decide, work_ratio
@@ -82,6 +82,14 @@ def bench(
         )
 
     try:
+        if warmup == 0:
+            # Without a warmup trial, the first run pays one-time costs (imports, the first
+            # import of each op's module, cold caches) that would land on whichever
+            # configuration comes first — the baseline, in trial 0 — and tilt every ratio.
+            # One unrecorded sequential run takes them.
+            primed = truepar.run(checked, backend="sequential")
+            if primed.status is RunStatus.INTERRUPTED:
+                return report(complete=False)
         for trial in range(warmup + repeat):
             shift = trial % len(configs)
             for backend, width in configs[shift:] + configs[:shift]:
@@ -136,12 +144,17 @@ def summarize(
     cores: int | None = None,
 ) -> BenchReport:
     """The report from the samples so far (any subset: an interrupted bench has fewer)."""
+    if any(s.wall_s <= 0 for s in samples):
+        raise truepar.UsageError(
+            f"{plan.source}: a run took no measurable time (its ops declare no duration?): "
+            "a bench needs ops that take time"
+        )
     env = environment()
     cores = cores or env.cores_available
     by_config = _by_config(samples)
     base_key = configs[0]
     base_samples = by_config.get(base_key, [])
-    warnings = noise.busy_machine(load, cores, thresholds)
+    warnings = noise.busy_machine(load, cores, thresholds) + noise.too_few_trials(repeat)
     baseline: ConfigResult | None = None
     results: list[ConfigResult] = []
     if base_samples:
@@ -241,7 +254,7 @@ def _config_result(
         lower_bound_s=lower_bound_s,
         bound_efficiency=lower_bound_s / wall if wall > 0 else 0.0,
         overhead_s=wall - lower_bound_s,
-        karp_flatt=(1 / speedup - 1 / w) / (1 - 1 / w) if w > 1 and speedup > 0 else None,
+        karp_flatt=usl.karp_flatt([w], [speedup])[0] if speedup > 0 else None,
         errors=errors,
         op_runs=sum(len(s.op_status) for s in mine),
         failed_only_here=tuple(sorted(measures.failed_ops - base.failed_ops)),
@@ -283,12 +296,6 @@ def _scaling(
             "recommended_why": "the fewest workers within 5% of the best measured throughput",
             "usl": None,
         }
-        try:
-            from truepar.measure import usl
-        except ImportError:
-            entry["usl_note"] = "the USL fit is not available in this version"
-            out[backend] = entry
-            continue
         try:
             fit = usl.fit_usl(ws, xs)
             kf = usl.karp_flatt(ws, [r.speedup for r in mine])

@@ -26,6 +26,16 @@ def busy_machine(load: float | None, cores: int, t: Thresholds) -> list[str]:
     ]
 
 
+def too_few_trials(repeat: int) -> list[str]:
+    """A 95% interval from one or two trials is no interval: say so."""
+    if repeat >= 3:
+        return []
+    return [
+        f"only {repeat} measured trial(s): the confidence intervals need 3 or more to mean "
+        "anything; use --repeat 3 or more"
+    ]
+
+
 def unstable(label: str, walls_s: Sequence[float], t: Thresholds) -> list[str]:
     spread = cv(walls_s)
     if spread <= t.max_cv:

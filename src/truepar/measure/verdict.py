@@ -52,6 +52,11 @@ class Thresholds:
             value = getattr(self, field.name)
             if not value > 0:
                 raise ValueError(f"threshold {field.name} must be positive, not {value}")
+        if self.min_speedup < 1:
+            raise ValueError(f"min_speedup must be at least 1, not {self.min_speedup}")
+        for name in ("cpu_heavy", "min_work_ratio"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"{name} is a fraction: at most 1, not {getattr(self, name)}")
 
     def to_json(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -166,11 +171,24 @@ def decide(
         elif baseline.cores_used <= t.cpu_heavy and config.backend == "async":
             reasons.append("waits did not overlap: blocking calls on the event loop?")
         return "serialized", [*reasons, same_work]
-    if cores > t.parallel_cores:
-        return "parallel", [
+    if cores > t.parallel_cores and ratio is not None:
+        reasons = [
             f"{speed} > {t.min_speedup:g}: a clear gain",
             f"cores used {cores:.2f} > {t.parallel_cores:g}: CPU work ran at the same time",
-            same_work,
+        ]
+        if ratio > 1 / t.min_work_ratio:
+            reasons.append(
+                f"CPU spent {ratio:.2f}× the sequential run's: the work ran in parallel, but "
+                "much of the CPU went to overhead (worker start-up, serialization, spinning)"
+            )
+        else:
+            reasons.append(same_work)
+        return "parallel", reasons
+    if cores > t.parallel_cores:  # CPU rose, yet the sequential run needed almost none
+        return "concurrent", [
+            f"{speed} > {t.min_speedup:g}: a clear gain",
+            f"cores used {cores:.2f}, but the sequential run spent almost no CPU: the extra CPU "
+            "is overhead, not work running at the same time; the gain is overlapped waiting",
         ]
     return "concurrent", [
         f"{speed} > {t.min_speedup:g}: a clear gain",
