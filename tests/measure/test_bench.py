@@ -295,3 +295,17 @@ def test_ops_without_duration_are_bad_input(tmp_path: Path) -> None:
     plan = fake_plan(tmp_path, duration=0.0)
     with pytest.raises(truepar.UsageError, match="no measurable time"):
         bench(plan, backends=("fake",), workers=(2,), repeat=2, warmup=0)
+
+
+def test_raw_samples_round_trip_so_results_can_be_recomputed(tmp_path: Path) -> None:
+    from truepar.measure.bench import configurations, summarize
+    from truepar.measure.results import Sample
+
+    plan = fake_plan(tmp_path)
+    report = bench(plan, backends=("fake",), workers=(2, 4), repeat=2, warmup=1, cores=8)
+    data = json.loads(json.dumps(report.to_json()))
+    samples = [Sample.from_json(s) for s in data["trials"]]
+    assert samples == list(report.samples)
+    configs = configurations(("fake",), (2, 4))
+    again = summarize(plan, configs, samples, Thresholds(), None, 2, 1, True, 8)
+    assert [r.to_json() for r in again.results] == [r.to_json() for r in report.results]

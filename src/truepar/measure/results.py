@@ -54,6 +54,7 @@ class Sample:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """Every raw number of the run, so that the statistics can be recomputed from evidence."""
         return {
             "trial": self.trial,
             "backend": self.backend,
@@ -63,7 +64,28 @@ class Sample:
             "cpu_s": self.cpu_s,
             "sum_op_s": self.sum_op_s,
             "failed_ops": sorted(k for k, v in self.op_status.items() if v != "ok"),
+            "op_s": dict(self.op_s),
+            "op_bytes": dict(self.op_bytes),
+            "op_status": dict(self.op_status),
+            "op_digest": dict(self.op_digest),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Sample:
+        """The inverse of :meth:`to_json` (``failed_ops`` is derived, so it is not read)."""
+        return cls(
+            trial=int(data["trial"]),
+            backend=str(data["backend"]),
+            workers=int(data["workers"]),
+            warmup=bool(data["warmup"]),
+            wall_s=float(data["wall_s"]),
+            cpu_s=float(data["cpu_s"]),
+            sum_op_s=float(data["sum_op_s"]),
+            op_s={str(k): float(v) for k, v in data["op_s"].items()},
+            op_bytes={str(k): int(v) for k, v in data["op_bytes"].items()},
+            op_status={str(k): str(v) for k, v in data["op_status"].items()},
+            op_digest={str(k): str(v) for k, v in data["op_digest"].items()},
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
