@@ -7,6 +7,7 @@
     │   ├── PlanError                   a plan file or Plan object is invalid (file, op id, field)
     │   └── UsageError                  a flag or argument is invalid
     ├── BackendUnavailable (ImportError)  an optional backend's dependency is missing
+    ├── LedgerBusy                      the evidence ledger stayed locked by other writers
     ├── OpError                         an op failed while running (its span says `failed`)
     │   ├── ConfinementError            a file tool tried to leave the plan's root
     │   └── NotPicklableError (TypeError)  an op cannot be sent to a worker process
@@ -37,6 +38,10 @@ class UsageError(BadInput):
 
 class BackendUnavailable(TrueparError, ImportError):
     """A backend was asked for that cannot run here (unknown, or missing a dependency)."""
+
+
+class LedgerBusy(TrueparError):
+    """The evidence ledger stayed locked by other writers for longer than we wait."""
 
 
 class OpError(TrueparError):
