@@ -4,6 +4,14 @@ and the environment metadata every record carries."""
 from __future__ import annotations
 
 from truepar.evidence.canonical import canonical_bytes, signed_bytes
+from truepar.evidence.document import (
+    SCHEMA_VERSION,
+    bench_evidence,
+    check_schema,
+    load_evidence,
+    recompute,
+    run_evidence,
+)
 from truepar.evidence.keys import (
     KeyPaths,
     Trust,
@@ -20,24 +28,30 @@ from truepar.evidence.metadata import collect, redact, redact_plan
 from truepar.evidence.signing import SignatureCheck, check_signature, sign
 
 __all__ = (
+    "SCHEMA_VERSION",
     "ChainCheck",
     "KeyPaths",
     "Ledger",
     "Record",
     "SignatureCheck",
     "Trust",
+    "bench_evidence",
     "canonical_bytes",
+    "check_schema",
     "check_signature",
     "collect",
     "default_keys_dir",
     "default_ledger_path",
     "init_keys",
     "key_id",
+    "load_evidence",
     "load_private_key",
     "load_public_key",
     "load_trust",
+    "recompute",
     "redact",
     "redact_plan",
+    "run_evidence",
     "sign",
     "signed_bytes",
     "trust_line",
