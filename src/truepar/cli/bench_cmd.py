@@ -17,8 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
+from truepar.cli import evidence_cmd
 from truepar.cli.render import fmt_s
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
+from truepar.engine.environment import cores_available
+from truepar.evidence import bench_evidence
+from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
 from truepar.measure.criteria import Criteria, validate
@@ -77,6 +81,9 @@ def bench_command(
             help=f"Exit 1 unless the best configuration's verdict is this ({', '.join(VERDICTS)}).",
         ),
     ] = None,
+    evidence: evidence_cmd.EvidenceOpt = None,
+    ledger: evidence_cmd.LedgerOpt = None,
+    keys: evidence_cmd.KeysOpt = None,
 ) -> int:
     """Measure PLAN sequentially and on each backend × worker count, and judge every gain."""
     names = _backends(backends)
@@ -100,12 +107,24 @@ def bench_command(
         )
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    writer = (
+        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
+        if evidence is not None
+        else None
+    )
+    cores = cores_available()
+    started = utc_now()
     runs = (len(names) * len(counts) + 1) * (repeat + warmup)
     err.print(f"benching {loaded.name}: {runs} runs at most", style="dim")
 
     def save(report: BenchReport) -> None:
         if json_out is not None:
             atomic_write_json(json_out, report.to_json())
+        if writer is not None:
+            doc = bench_evidence(
+                report, loaded, started_utc=started, ended_utc=utc_now(), cores=cores
+            )
+            writer.write(doc)
 
     report = bench(
         loaded,
@@ -114,11 +133,14 @@ def bench_command(
         repeat=repeat,
         warmup=warmup,
         on_config=save,
+        cores=cores,
     )
     save(report)
     show(out, report)
     if json_out is not None:
         out.print(f"results written to {json_out}")
+    if writer is not None:
+        writer.finish(kind="bench", plan=loaded.name, summary=evidence_cmd.bench_summary(report))
     if not report.complete:
         out.print("[bold]interrupted[/]: the results above cover the runs that finished")
         return 130

@@ -1,6 +1,7 @@
 """``main``: the one place where errors become exit codes.
 
-0 ok · 1 the run (or a required threshold) failed · 2 bad input, one line naming what to fix ·
+0 ok · 1 the run (or a required threshold) failed, or a runtime failure (a busy ledger, a
+backend that cannot start) said in one line · 2 bad input, one line naming what to fix ·
 130 interrupted (Ctrl-C). No traceback reaches a user for bad input; an unexpected exception is
 shown in full, as the bug it is.
 """
@@ -12,8 +13,8 @@ import sys
 import typer
 from rich.console import Console
 
-from truepar.cli import bench_cmd, demo_cmd, fit_cmd, prove_cmd, run_cmd
-from truepar.errors import BadInput
+from truepar.cli import bench_cmd, demo_cmd, evidence_cmd, fit_cmd, prove_cmd, run_cmd
+from truepar.errors import BackendUnavailable, BadInput, LedgerBusy, OpError
 
 app = typer.Typer(
     name="truepar",
@@ -27,6 +28,9 @@ app.command("bench")(bench_cmd.bench_command)
 app.command("prove")(prove_cmd.prove_command)
 app.command("fit")(fit_cmd.fit_command)
 app.command("demo")(demo_cmd.demo_command)
+app.add_typer(evidence_cmd.keys_app, name="keys")
+app.command("verify")(evidence_cmd.verify_command)
+app.command("history")(evidence_cmd.history_command)
 
 
 @app.callback()
@@ -42,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     except BadInput as exc:
         err.print(f"truepar: error: {exc}", markup=False)
         sys.exit(2)
+    except (LedgerBusy, BackendUnavailable, OpError) as exc:  # runtime failures, not bugs
+        err.print(f"truepar: error: {exc}", markup=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("truepar: interrupted")
         sys.exit(130)

@@ -9,7 +9,9 @@ import typer
 from rich.console import Console
 
 import truepar
-from truepar.cli import render
+from truepar.cli import evidence_cmd, render
+from truepar.evidence import run_evidence
+from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 
 
@@ -30,6 +32,9 @@ def run_command(
     ] = False,
     all_ops: Annotated[bool, typer.Option("--all", help="Show every op in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
+    evidence: evidence_cmd.EvidenceOpt = None,
+    ledger: evidence_cmd.LedgerOpt = None,
+    keys: evidence_cmd.KeysOpt = None,
 ) -> int:
     """Run PLAN once and print what ran where, for how long, at what cost."""
     if workers is not None and workers < 1:
@@ -42,9 +47,16 @@ def run_command(
         check_writable(json_out, "--json")
     loaded = truepar.load_plan(plan)
     out = Console(highlight=False)
+    writer = (
+        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
+        if evidence is not None
+        else None
+    )
+    started = utc_now()
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:
         trace = truepar.run(loaded, backend=backend, workers=workers, observer=progress)
+    ended = utc_now()
     if json_out is not None:
         atomic_write_json(json_out, trace.to_json())
     if not quiet:
@@ -54,6 +66,9 @@ def run_command(
     render.summary(out, trace)
     if json_out is not None:
         out.print(f"trace written to {json_out}")
+    if writer is not None:
+        writer.write(run_evidence(trace, loaded, started_utc=started, ended_utc=ended))
+        writer.finish(kind="run", plan=loaded.name, summary=evidence_cmd.run_summary(trace))
     if trace.status is truepar.RunStatus.INTERRUPTED:
         return 130
     return 0 if trace.ok else 1
