@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(BIN)/truepar demo
+	@test -f .truepar/keys/private.pem || $(BIN)/truepar keys init --dir .truepar/keys
+	$(BIN)/truepar demo --keys .truepar/keys --ledger .truepar/ledger.sqlite
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

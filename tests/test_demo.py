@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_runner import truepar
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "truepar", "demo", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-        env={**os.environ, "COLUMNS": "120"},
+    return truepar("demo", *args, cwd=REPO, columns=120)
+
+
+def test_demo_prints_three_trees_and_writes_signed_evidence(tmp_path: Path) -> None:
+    keys, ledger = tmp_path / "keys", tmp_path / "ledger.sqlite"
+    assert truepar("keys", "init", "--dir", str(keys)).returncode == 0
+    proc = demo(
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        str(tmp_path),
+        "--keys",
+        str(keys),
+        "--ledger",
+        str(ledger),
     )
-
-
-def test_demo_prints_three_trees_and_writes_bench_json(tmp_path: Path) -> None:
-    proc = demo("--repeat", "1", "--warmup", "0", "--out", str(tmp_path))
     assert proc.returncode in (0, 1), proc.stderr  # 1: a scenario fell short on this machine
     assert proc.stdout.count("📊 PARALLEL EXECUTION VERIFICATION") == 3
     for title in ("independent file operations", "mixed tool operations", "agent deployments"):
@@ -39,6 +44,11 @@ def test_demo_prints_three_trees_and_writes_bench_json(tmp_path: Path) -> None:
         )
         assert data["validation"]["state"] in ("VALIDATED", "NOT VALIDATED")
         assert all(r["errors"] == 0 for r in data["results"]), key
+        evidence = tmp_path / f"{key}.evidence.json"
+        check = truepar("verify", str(evidence), "--ledger", str(ledger))
+        assert check.returncode == 0, check.stdout + check.stderr
+    history = truepar("history", "--ledger", str(ledger))
+    assert history.returncode == 0 and "agent deployments" in history.stdout
 
 
 def test_demo_without_scenarios_exits_2(tmp_path: Path) -> None:

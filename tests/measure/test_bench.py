@@ -89,9 +89,21 @@ def test_critical_path_bounds_a_chain(tmp_path: Path) -> None:
 def test_trials_are_interleaved_with_a_rotating_order(tmp_path: Path) -> None:
     report = bench(fake_plan(tmp_path), backends=("fake",), workers=(2, 4), repeat=3, warmup=0)
     order = [(s.trial, s.workers) for s in report.samples]
-    assert order == [(0, 1), (0, 2), (0, 4), (1, 2), (1, 4), (1, 1), (2, 4), (2, 1), (2, 2)]
+    # (-1, 1): the unmeasured priming run of the baseline (there is no warmup trial).
+    assert order == [
+        (-1, 1),
+        (0, 1),
+        (0, 2),
+        (0, 4),
+        (1, 2),
+        (1, 4),
+        (1, 1),
+        (2, 4),
+        (2, 1),
+        (2, 2),
+    ]
     raw = report.to_json()["trials"]
-    assert len(raw) == 9 and {"wall_s", "cpu_s", "backend", "workers", "warmup"} <= set(raw[0])
+    assert len(raw) == 10 and {"wall_s", "cpu_s", "backend", "workers", "warmup"} <= set(raw[0])
 
 
 def test_interrupt_keeps_what_was_measured(tmp_path: Path) -> None:
@@ -111,7 +123,10 @@ def test_interrupt_keeps_what_was_measured(tmp_path: Path) -> None:
         on_config=stop_after_four,
     )
     assert not report.complete and not any(seen)
-    assert len(report.samples) == 4
+    measured = [s for s in report.samples if not s.warmup]
+    assert len(measured) == 4
+    # With no warmup trial, one unmeasured baseline run primes the caches: kept, as trial -1.
+    assert [(s.trial, s.backend) for s in report.samples if s.warmup] == [(-1, "fake")]
     # Trial 1's ×2 run has no baseline run to pair with yet: it is kept raw, not in the stats.
     assert {(r.workers, r.trials) for r in report.results} == {(2, 1), (4, 1)}
     assert report.to_json()["complete"] is False

@@ -7,7 +7,9 @@
     work over the machine's Python standard library in its own scratch folder.
 
 Each scenario: the sequential baseline and its parallel configurations (interleaved trials), the
-best configuration's verification tree, and its bench JSON under ``--out``. Then one summary.
+best configuration's verification tree, its bench JSON and its evidence (signed when a key
+exists, ``truepar keys init``; recorded in ``--ledger`` when given) under ``--out``. Then one
+summary.
 Exit 0 when every scenario is VALIDATED, 1 when one is not, 2 for bad input.
 """
 
@@ -26,8 +28,12 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
+from truepar.cli.evidence_cmd import EvidenceWriter
 from truepar.cli.render import fmt_s
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
+from truepar.engine.environment import cores_available
+from truepar.evidence.document import bench_evidence
+from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.bench import BenchReport, bench
 from truepar.measure.criteria import Criteria, Validation, validate
@@ -80,6 +86,12 @@ def demo_command(
     ] = Path(".truepar/demo"),
     repeat: Annotated[int, typer.Option("--repeat", help="Measured trials per scenario.")] = 3,
     warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured trials first.")] = 1,
+    keys: Annotated[
+        Path | None, typer.Option("--keys", help="Sign the evidence with the key in this folder.")
+    ] = None,
+    ledger: Annotated[
+        Path | None, typer.Option("--ledger", help="Record each scenario's evidence here.")
+    ] = None,
 ) -> int:
     """Bench the three seed scenarios and print a verification tree for each."""
     if not scenarios.is_dir() or not (scenarios / "helpers.py").exists():
@@ -95,10 +107,17 @@ def demo_command(
     console = Console(highlight=False)
     _prepare(scenarios, console)
     rows: list[tuple[Scenario, BenchReport, Validation]] = []
+    writers = {
+        s.key: EvidenceWriter(
+            out / f"{s.key}.evidence.json", keys=keys, ledger=ledger, console=console
+        )
+        for s in SCENARIOS
+    }
     for scenario in SCENARIOS:
         plan = truepar.load_plan(scenarios / scenario.plan_file)
         console.print(f"\n[bold]{scenario.title}[/] — {len(plan.ops)} ops, benching…")
         target = out / f"{scenario.key}.json"
+        started = utc_now()
 
         def save(report: BenchReport, target: Path = target) -> None:
             atomic_write_json(target, report.to_json())
@@ -110,10 +129,18 @@ def demo_command(
             repeat=repeat,
             warmup=warmup,
             on_config=save,
+            cores=cores_available(),
         )
         validation = validate(report, scenario.criteria)
         atomic_write_json(target, _with_validation(report, validation))
+        writer = writers[scenario.key]
+        writer.write(
+            bench_evidence(
+                report, plan, started_utc=started, ended_utc=utc_now(), cores=cores_available()
+            )
+        )
         console.print(verification_tree(scenario.title, plan, report, validation))
+        writer.finish(kind="bench", plan=plan.name, summary=_ledger_summary(report, validation))
         rows.append((scenario, report, validation))
         if not report.complete:
             break
@@ -122,6 +149,16 @@ def demo_command(
     if any(not r.complete for _, r, _ in rows):
         return 130
     return 0 if all(v.validated for *_, v in rows) else 1
+
+
+def _ledger_summary(report: BenchReport, validation: Validation) -> dict[str, Any]:
+    best = validation.best
+    return {
+        "best": best.label if best else None,
+        "speedup": best.speedup if best else None,
+        "verdict": best.verdict if best else None,
+        "state": validation.state,
+    }
 
 
 def _prepare(scenarios: Path, console: Console) -> None:

@@ -13,7 +13,16 @@ import sys
 import typer
 from rich.console import Console
 
-from truepar.cli import bench_cmd, demo_cmd, evidence_cmd, fit_cmd, prove_cmd, run_cmd
+from truepar.cli import (
+    bench_cmd,
+    compare_cmd,
+    demo_cmd,
+    evidence_cmd,
+    fit_cmd,
+    prove_cmd,
+    report_cmd,
+    run_cmd,
+)
 from truepar.errors import BackendUnavailable, BadInput, LedgerBusy, OpError
 
 app = typer.Typer(
@@ -31,6 +40,8 @@ app.command("demo")(demo_cmd.demo_command)
 app.add_typer(evidence_cmd.keys_app, name="keys")
 app.command("verify")(evidence_cmd.verify_command)
 app.command("history")(evidence_cmd.history_command)
+app.command("compare")(compare_cmd.compare_command)
+app.command("report")(report_cmd.report_command)
 
 
 @app.callback()

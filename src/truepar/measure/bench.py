@@ -86,10 +86,14 @@ def bench(
             # Without a warmup trial, the first run pays one-time costs (imports, the first
             # import of each op's module, cold caches) that would land on whichever
             # configuration comes first — the baseline, in trial 0 — and tilt every ratio.
-            # One unrecorded sequential run takes them.
-            primed = truepar.run(checked, backend="sequential")
+            # One unmeasured baseline run takes them.
+            base_backend, base_width = configs[0]
+            primed = truepar.run(checked, backend=base_backend, workers=base_width)
             if primed.status is RunStatus.INTERRUPTED:
                 return report(complete=False)
+            # Kept as a warmup sample (trial -1): never in the statistics, but its results tell
+            # an op that answers differently on every run from one that changed under load.
+            samples.append(Sample.of(-1, True, primed))
         for trial in range(warmup + repeat):
             shift = trial % len(configs)
             for backend, width in configs[shift:] + configs[:shift]:
@@ -166,7 +170,9 @@ def summarize(
             workers=1,
             wall_s=median([s.wall_s for s in base_samples]),
             cpu_s=median([s.cpu_s for s in base_samples]),
-            digests=_digests(base_samples),
+            # Every sequential run counts here, warmups included: the more runs, the surer we
+            # are that an op's result is stable before calling a different one suspect.
+            digests=_digests([s for s in samples if (s.backend, s.workers) == base_key]),
             failed_ops=_failed(base_samples),
         )
         warnings += noise.short_ops(op_s, thresholds)

@@ -1,0 +1,169 @@
+"""Evidence as compact Markdown, for pull-request comments and GitHub's job summary.
+
+Bench evidence: the configurations table (backend, workers, wall, speedup with its 95% CI, cores
+used, work ratio, verdict), why the best configuration got its verdict, warnings, the environment
+in one line and the signature status. Run evidence: the totals and one row per op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from truepar.evidence.signing import check_signature
+
+CONFIG_HEADER = "| Backend | W | Wall | Speedup [95% CI] | Cores | Work ratio | Verdict |"
+OPS_HEADER = "| Op | Tool | Status | Duration | Worker |"
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _row(cells: Sequence[Any]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _secs(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "—"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _num(value: Any, spec: str = ".2f") -> str:
+    return format(value, spec) if isinstance(value, int | float) else "—"
+
+
+def _environment(env: Mapping[str, Any]) -> str:
+    gil = env.get("gil_enabled")
+    parts = [
+        f"Python {env.get('python_version', '?')} ({env.get('implementation', '?')})",
+        "GIL " + ("on" if gil else "off" if gil is not None else "?"),
+        f"{env.get('cores_available', '?')}/{env.get('cores_total', '?')} cores",
+    ]
+    if env.get("cpu_model"):
+        parts.append(str(env["cpu_model"]))
+    if env.get("platform"):
+        parts.append(str(env["platform"]))
+    return " · ".join(parts)
+
+
+def _signature(doc: Mapping[str, Any]) -> str:
+    if "signature" not in doc:
+        return "not signed"
+    check = check_signature(doc)
+    if not check.valid:
+        return f"INVALID — {check.reason}"
+    return f"valid, key `{check.key_id}` (trust is checked by `truepar verify`)"
+
+
+def _footer(doc: Mapping[str, Any]) -> list[str]:
+    return [
+        "",
+        f"**Environment:** {_environment(doc.get('environment') or {})}",
+        "",
+        f"**Signature:** {_signature(doc)}",
+        "",
+    ]
+
+
+def _bench(doc: Mapping[str, Any]) -> list[str]:
+    data = doc["data"]
+    plan = (doc.get("plan") or {}).get("name") or data.get("plan") or "?"
+    best = data.get("best")
+    lines = [f"## truepar bench — {plan}", ""]
+    if best:
+        lines += [f"Best configuration: **{best}**", ""]
+    if not data.get("complete", True):
+        lines += ["> ⚠️ The bench was interrupted: not every configuration was measured.", ""]
+    lines += [CONFIG_HEADER, "|---|--:|--:|--:|--:|--:|---|"]
+    baseline = data.get("baseline")
+    rows = ([baseline] if baseline else []) + list(data.get("results") or [])
+    best_result = None
+    for i, r in enumerate(rows):
+        label = f"{r['backend']} ×{r['workers']}"
+        if label == best:
+            best_result = r
+        name = str(r["backend"]) + (" (baseline)" if baseline and i == 0 else "")
+        lo, hi = (r.get("speedup_ci") or [None, None])[:2]
+        speedup = f"{_num(r.get('speedup'))}× [{_num(lo)}–{_num(hi)}]"
+        verdict = r.get("verdict")
+        lines.append(
+            _row(
+                [
+                    f"**{name}**" if label == best else name,
+                    r["workers"],
+                    _secs(r.get("wall_s")),
+                    speedup,
+                    _num(r.get("cores_used")),
+                    _num(r.get("work_ratio")),
+                    f"**{verdict}**" if verdict else None,
+                ]
+            )
+        )
+    if best_result is not None and best_result.get("reasons"):
+        lines += ["", f"**Why {best} is {best_result.get('verdict')}:**", ""]
+        lines += [f"- {reason}" for reason in best_result["reasons"]]
+    warnings = list(data.get("warnings") or [])
+    if warnings:
+        lines += ["", "**Warnings:**", ""]
+        lines += [f"- ⚠️ {w}" for w in warnings]
+    return lines
+
+
+def _run(doc: Mapping[str, Any]) -> list[str]:
+    data = doc["data"]
+    totals = data.get("totals") or {}
+    plan = (doc.get("plan") or {}).get("name") or data.get("plan") or "?"
+    lines = [
+        f"## truepar run — {plan}",
+        "",
+        f"Backend **{data.get('backend')}** ×{data.get('workers')}"
+        f" · status **{data.get('status')}**",
+        "",
+        "| Wall | CPU | Avg concurrency | Cores used | Ops | OK | Failed | Skipped | Cancelled |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        _row(
+            [
+                _secs(totals.get("wall_s")),
+                _secs(totals.get("cpu_s")),
+                _num(totals.get("avg_concurrency")),
+                _num(totals.get("cores_used")),
+                totals.get("ops"),
+                totals.get("ok"),
+                totals.get("failed"),
+                totals.get("skipped"),
+                totals.get("cancelled"),
+            ]
+        ),
+        "",
+        OPS_HEADER,
+        "|---|---|---|--:|--:|",
+    ]
+    for span in data.get("spans") or []:
+        op = str(span.get("op_id"))
+        if (span.get("attempt") or 1) > 1:
+            op += f" (attempt {span['attempt']})"
+        duration = (int(span["end_ns"]) - int(span["start_ns"])) / 1e9
+        lines.append(
+            _row([op, span.get("tool"), span.get("status"), _secs(duration), span.get("worker")])
+        )
+    return lines
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    """The Markdown report of an evidence document (``kind`` ``bench`` or ``run``).
+    Raises ``ValueError`` for another kind, ``KeyError``/``TypeError`` for malformed evidence."""
+    kind = doc.get("kind")
+    if kind == "bench":
+        lines = _bench(doc)
+    elif kind == "run":
+        lines = _run(doc)
+    else:
+        raise ValueError(f"unknown evidence kind {kind!r}: expected 'bench' or 'run'")
+    return "\n".join(lines + _footer(doc))
