@@ -47,13 +47,9 @@ def load(name: str) -> Benchmark:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from truepar.evidence.metadata import cpu_model
+
+    return cpu_model()
 
 
 def background_load(seconds: float = 1.0) -> dict[str, Any]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from truepar.errors import UsageError
-from truepar.fileio import atomic_write_text
+from truepar.fileio import atomic_write_bytes, atomic_write_text
 
 PRIVATE_NAME = "private.pem"
 PUBLIC_NAME = "public.pem"
@@ -130,19 +128,7 @@ def init_keys(directory: Path | None = None, *, force: bool = False) -> KeyPaths
 
 def _write_secret(path: Path, data: bytes) -> None:
     """Write ``data`` atomically to a file that is mode 0600 before its first byte exists."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp already creates 0600; say so explicitly rather than rely on it.
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data, mode=0o600)
 
 
 def load_private_key(path: Path | None = None) -> Ed25519PrivateKey:
