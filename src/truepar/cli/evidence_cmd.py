@@ -40,6 +40,7 @@ from truepar.evidence import (
     trust_line,
 )
 from truepar.evidence.keys import PRIVATE_NAME, PUBLIC_NAME, key_id
+from truepar.evidence.reproduce import plan_path, reproduce
 from truepar.fileio import atomic_write_json, check_writable
 
 OK, BAD, SKIP = "✓", "✗", "–"
@@ -209,9 +210,15 @@ def _line(out: Console, ok: bool | None, check: str, text: str, details: list[st
         out.print(f"    {detail}", markup=False)
 
 
-def _verify_document(out: Console, path: Path, trust_file: Path | None) -> bool:
+def _verify_document(
+    out: Console, path: Path, trust_file: Path | None, tolerance: float | None = None
+) -> bool:
     trust = load_trust(trust_file) if trust_file is not None else None
     doc = load_evidence(path)
+    if tolerance is not None:
+        if not tolerance >= 0:
+            raise truepar.UsageError(f"--tolerance must be 0 or more, not {tolerance}")
+        plan_path(doc)  # not bench evidence, or no plan file: one line, exit 2, before any check
     out.print(f"evidence {path}", markup=False)
     ok = True
 
@@ -255,6 +262,19 @@ def _verify_document(out: Console, path: Path, trust_file: Path | None) -> bool:
         diffs[:20] + ([f"... and {len(diffs) - 20} more"] if len(diffs) > 20 else []),
     )
     ok &= not diffs
+
+    if tolerance is not None:
+        rep = reproduce(doc, tolerance=tolerance)
+        _line(
+            out,
+            rep.ok,
+            "reproduce",
+            f"verdicts equal and speedups within ±{tolerance * 100:g}% here"
+            if rep.ok
+            else f"the rerun here differs (tolerance ±{tolerance * 100:g}%)",
+            rep.lines,
+        )
+        ok &= rep.ok
     return ok
 
 
@@ -278,14 +298,27 @@ def verify_command(
     ledger: Annotated[
         Path | None, typer.Option("--ledger", help="Check this ledger's hash chain too.")
     ] = None,
+    reproduce_: Annotated[
+        bool,
+        typer.Option(
+            "--reproduce",
+            help="Rerun the bench's plan and configurations here and compare with the evidence.",
+        ),
+    ] = False,
+    tolerance: Annotated[
+        float,
+        typer.Option("--tolerance", help="With --reproduce: relative speedup tolerance."),
+    ] = 0.25,
 ) -> int:
     """Check evidence: schema, signature, signer's trust, and every derived number."""
     if evidence is None and ledger is None:
         raise truepar.UsageError("give an EVIDENCE file, or --ledger PATH, or both")
     out = Console(highlight=False, soft_wrap=True)
     ok = True
+    if reproduce_ and evidence is None:
+        raise truepar.UsageError("--reproduce needs an EVIDENCE file")
     if evidence is not None:
-        ok &= _verify_document(out, evidence, trust)
+        ok &= _verify_document(out, evidence, trust, tolerance if reproduce_ else None)
     if ledger is not None:
         ok &= _verify_ledger(out, ledger)
     out.print("[bold green]VALID[/]" if ok else "[bold red]INVALID[/]")

@@ -67,7 +67,10 @@ def plan_section(plan: Plan) -> dict[str, Any]:
     graph = truepar.build_graph(plan)
     return {
         "name": plan.name,
-        "path": plan.source,
+        # Absolute for a file, so that ``verify --reproduce`` finds it from any folder.
+        "path": str(source.resolve())
+        if plan.source != "<python>" and source.is_file()
+        else plan.source,
         "sha256": hashlib.sha256(data).hexdigest(),
         "ops": redacted["ops"],
         "graph": {"ids": list(graph.ids), "preds": [list(p) for p in graph.preds]},
