@@ -18,7 +18,7 @@ from rich.text import Text
 
 import truepar
 from truepar.cli import evidence_cmd
-from truepar.cli.render import fmt_s
+from truepar.cli.render import fmt_ratio, fmt_s
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
 from truepar.evidence import bench_evidence
@@ -163,10 +163,6 @@ def _gate(
     return 0 if validation.validated else 1
 
 
-def _ratio(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
-
-
 def show(console: Console, report: BenchReport) -> None:
     """The results table, each configuration's reasons, then the warnings."""
     base = report.baseline
@@ -187,7 +183,7 @@ def show(console: Console, report: BenchReport) -> None:
             f"{r.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
             f"{r.efficiency:.0%}",
             f"{r.cores_used:.2f}",
-            _ratio(r.work_ratio),
+            fmt_ratio(r.work_ratio),
             f"{r.bound_efficiency:.2f}",
             Text(r.verdict or "", style=VERDICT_STYLE.get(r.verdict or "", "")),
         )

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
+from truepar.cli.render import fmt_ratio
 from truepar.cli.tree import VERDICT_STYLE
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.prove import ProveReport, prove
@@ -54,10 +55,6 @@ def prove_command(
     return 0 if report.ok else 1
 
 
-def _ratio(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
-
-
 def show(console: Console, report: ProveReport) -> None:
     """The results table, then the conclusion lines and any warnings."""
     env = report.environment
@@ -88,7 +85,7 @@ def show(console: Console, report: ProveReport) -> None:
             str(r.workers),
             f"{r.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
             f"{r.cores_used:.2f}",
-            _ratio(r.work_ratio),
+            fmt_ratio(r.work_ratio),
             verdict,
             r.expected,
             mark,

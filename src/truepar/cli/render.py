@@ -33,6 +33,11 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+def fmt_ratio(x: float | None) -> str:
+    """A ratio to two decimals, or a dash where it is undefined (a work ratio over no CPU)."""
+    return "—" if x is None else f"{x:.2f}"
+
+
 def fmt_bytes(n: int) -> str:
     if n < 1000:
         return f"{n} B"

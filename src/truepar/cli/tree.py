@@ -15,7 +15,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from truepar import Plan, estimate_tokens
-from truepar.cli.render import fmt_bytes, fmt_s
+from truepar.cli.render import fmt_bytes, fmt_ratio, fmt_s
 from truepar.measure.bench import BenchReport
 from truepar.measure.criteria import Validation
 from truepar.plan.models import tools_used
@@ -51,7 +51,7 @@ def verification_tree(title: str, plan: Plan, report: BenchReport, validation: V
         tree.add(f"Improvement ratio: {best.speedup:.2f}× [95% CI {lo:.2f}–{hi:.2f}]")
         tree.add(
             f"Cores used: {best.cores_used:.2f} · work ratio "
-            + ("—" if best.work_ratio is None else f"{best.work_ratio:.2f}")
+            + fmt_ratio(best.work_ratio)
             + f" · bound efficiency {best.bound_efficiency:.2f}"
         )
         tree.add(
