@@ -49,6 +49,14 @@ def test_demo_prints_three_trees_and_writes_signed_evidence(tmp_path: Path) -> N
         assert check.returncode == 0, check.stdout + check.stderr
     history = truepar("history", "--ledger", str(ledger))
     assert history.returncode == 0 and "agent deployments" in history.stdout
+    # one HTML report and one Chrome trace of all three, and where they are is said
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('<section class="evidence"') == 3 and page.count('class="gantt"') >= 9
+    assert f"HTML report written to {tmp_path / 'report.html'}" in proc.stdout
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    processes = [e["args"]["name"] for e in events if e["name"] == "process_name"]
+    assert "agent deployments: async ×3" in processes, processes
+    assert f"Chrome trace written to {tmp_path / 'trace.json'}" in proc.stdout
 
 
 def test_demo_without_scenarios_exits_2(tmp_path: Path) -> None:

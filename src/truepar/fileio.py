@@ -13,14 +13,15 @@ from typing import Any
 def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place.
 
-    ``mode`` is set on the temporary file before its first byte is written (0o600 for a key).
+    ``mode`` is set on the temporary file before its first byte is written (0o600 for a key);
+    by default the file gets what ``open()`` would give it (0o666 less the umask), not the
+    0o600 of a temporary file: a report or evidence is meant to be read by others.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        if mode is not None:
-            os.fchmod(fd, mode)
+        os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -31,6 +32,19 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None
             os.unlink(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for a moment, for
+    every thread); 0o022 where ``/proc`` does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -202,3 +202,40 @@ def test_the_cli_says_the_same_in_json(tmp_path: Path) -> None:
     assert data["ok"] is True
     assert "threads: serialized — this CPython has the GIL enabled" in proc.stdout
     assert "overall:" in proc.stdout and "✓" in proc.stdout
+
+
+# -- evidence ------------------------------------------------------------------------------------
+
+
+def test_prove_evidence_validates_recomputes_and_catches_edits(report: ProveReport) -> None:
+    from truepar.evidence import check_schema, recompute
+    from truepar.evidence.prove_doc import prove_evidence
+
+    doc = json.loads(
+        json.dumps(prove_evidence(report, started_utc="2024-01-01T00:00:00Z", ended_utc="x"))
+    )
+    assert check_schema(doc) == []
+    assert recompute(doc) == []
+    assert [e["prefix"] for e in doc["data"]["experiments"]] == [
+        "kernel",
+        "control: sleeps",
+        "control: hashlib",
+        "control: decoy",
+    ]
+    assert all(t["spans"] for e in doc["data"]["experiments"] for t in e["bench"]["trials"])
+
+    edited = json.loads(json.dumps(doc))
+    edited["data"]["results"][0]["verdict"] = "parallel"
+    edited["data"]["results"][0]["as_expected"] = True
+    problems = recompute(edited)
+    assert any("verdict" in p for p in problems), problems
+
+    edited = json.loads(json.dumps(doc))
+    edited["data"]["experiments"][0]["bench"]["trials"][0]["op_digest"]["kernel0"] = "0" * 16
+    problems = recompute(edited)
+    assert any("checksums_ok" in p or "wrong" in p for p in problems), problems
+
+    edited = json.loads(json.dumps(doc))
+    trial = edited["data"]["experiments"][1]["bench"]["trials"][1]
+    trial["spans"][0]["end_ns"] += 10**9  # a span made a second longer than its op_s says
+    assert any("op_s" in p for p in recompute(edited))

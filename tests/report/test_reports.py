@@ -110,19 +110,40 @@ def test_cli_writes_markdown_and_trace(run_doc: dict[str, Any], tmp_path: Path) 
     assert md.read_text() == markdown(run_doc)
     events = json.loads(trace.read_text())["traceEvents"]
     assert sum(e["ph"] == "X" for e in events) == 4
-    stdout = truepar_cli("report", str(evidence))
+    stdout = truepar_cli("report", str(evidence), "--md", "-")
     assert stdout.returncode == 0, stdout.stderr
     assert stdout.stdout == markdown(run_doc)
 
 
-def test_cli_trace_of_bench_evidence_is_refused(bench_doc: dict[str, Any], tmp_path: Path) -> None:
+def test_chrome_trace_of_bench_has_a_process_per_configuration(
+    bench_doc: dict[str, Any], tmp_path: Path
+) -> None:
     evidence = tmp_path / "bench.json"
     evidence.write_text(json.dumps(bench_doc))
-    result = truepar_cli("report", str(evidence), "--trace", str(tmp_path / "t.json"))
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0
-    assert "the Chrome trace needs run evidence (truepar run --evidence)" in result.stderr
-    assert not (tmp_path / "t.json").exists()
+    out = tmp_path / "t.json"
+    result = truepar_cli("report", str(evidence), "--trace", str(out))
+    assert result.returncode == 0, result.stderr
+    events = json.loads(out.read_text())["traceEvents"]
+    names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"}
+    assert sorted(names.values()) == ["fake ×1", "fake ×2", "fake ×4"]
+    for pid, name in names.items():
+        width = int(name.split("×")[1])
+        spans = [e for e in events if e["ph"] == "X" and e["pid"] == pid]
+        assert len(spans) == 4  # one run (its median-wall trial), every op once
+        assert {e["tid"] for e in spans} == set(range(width))
+        assert all(e["dur"] == pytest.approx(1e6) for e in spans)  # fake: exactly 1 s each
+
+
+def test_terminal_report_of_bench_recomputes_and_shows_the_tree(
+    bench_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    evidence = tmp_path / "bench.json"
+    evidence.write_text(json.dumps(bench_doc))
+    result = truepar_cli("report", str(evidence))
+    assert result.returncode == 0, result.stderr
+    assert "PARALLEL EXECUTION VERIFICATION — fakes" in result.stdout
+    assert "Tools executed: sleep ×4 (4 ops)" in result.stdout
+    assert "Verdict: parallel" in result.stdout
 
 
 def test_cli_unreadable_evidence_exits_2(tmp_path: Path) -> None:

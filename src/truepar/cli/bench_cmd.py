@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich import box
@@ -19,6 +19,7 @@ from rich.text import Text
 import truepar
 from truepar.cli import evidence_cmd
 from truepar.cli.render import fmt_ratio, fmt_s
+from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
 from truepar.evidence import bench_evidence
@@ -84,6 +85,9 @@ def bench_command(
     evidence: evidence_cmd.EvidenceOpt = None,
     ledger: evidence_cmd.LedgerOpt = None,
     keys: evidence_cmd.KeysOpt = None,
+    html_out: HtmlOpt = None,
+    md: MdOpt = None,
+    trace: TraceOpt = None,
 ) -> int:
     """Measure PLAN sequentially and on each backend × worker count, and judge every gain."""
     names = _backends(backends)
@@ -100,6 +104,8 @@ def bench_command(
         raise truepar.UsageError(f"--require-speedup must be positive, not {require_speedup}")
     if json_out is not None:
         check_writable(json_out, "--json")
+    outputs = ReportOutputs(html=html_out, md=md, trace=trace)
+    outputs.check()
     loaded = truepar.load_plan(plan)
     if len(loaded.ops) < 2:
         raise truepar.UsageError(
@@ -121,10 +127,10 @@ def bench_command(
         if json_out is not None:
             atomic_write_json(json_out, report.to_json())
         if writer is not None:
-            doc = bench_evidence(
-                report, loaded, started_utc=started, ended_utc=utc_now(), cores=cores
-            )
-            writer.write(doc)
+            writer.write(evidence_of(report))
+
+    def evidence_of(report: BenchReport) -> dict[str, Any]:
+        return bench_evidence(report, loaded, started_utc=started, ended_utc=utc_now(), cores=cores)
 
     report = bench(
         loaded,
@@ -141,6 +147,9 @@ def bench_command(
         out.print(f"results written to {json_out}")
     if writer is not None:
         writer.finish(kind="bench", plan=loaded.name, summary=evidence_cmd.bench_summary(report))
+    if outputs.any:
+        doc = writer.last if writer is not None and writer.last else evidence_of(report)
+        outputs.write([doc], out, label=str(plan))
     if not report.complete:
         out.print("[bold]interrupted[/]: the results above cover the runs that finished")
         return 130

@@ -9,7 +9,8 @@
 Each scenario: the sequential baseline and its parallel configurations (interleaved trials), the
 best configuration's verification tree, its bench JSON and its evidence (signed when a key
 exists, ``truepar keys init``; recorded in ``--ledger`` when given) under ``--out``. Then one
-summary.
+summary, and one HTML report and one Chrome trace of all three (``OUT/report.html``,
+``OUT/trace.json``).
 Exit 0 when every scenario is VALIDATED, 1 when one is not, 2 for bad input.
 """
 
@@ -30,6 +31,7 @@ from rich.text import Text
 import truepar
 from truepar.cli.evidence_cmd import EvidenceWriter
 from truepar.cli.render import fmt_s
+from truepar.cli.report_outputs import MdOpt, ReportOutputs
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
 from truepar.evidence.document import bench_evidence
@@ -92,6 +94,15 @@ def demo_command(
     ledger: Annotated[
         Path | None, typer.Option("--ledger", help="Record each scenario's evidence here.")
     ] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="HTML report of all three [default: OUT/report.html]."),
+    ] = None,
+    md: MdOpt = None,
+    trace: Annotated[
+        Path | None,
+        typer.Option("--trace", help="Chrome trace of all three [default: OUT/trace.json]."),
+    ] = None,
 ) -> int:
     """Bench the three seed scenarios and print a verification tree for each."""
     if not scenarios.is_dir() or not (scenarios / "helpers.py").exists():
@@ -100,6 +111,12 @@ def demo_command(
             "root or pass --scenarios PATH"
         )
     check_writable(out / "files.json", "--out")
+    outputs = ReportOutputs(
+        html=html_out if html_out is not None else out / "report.html",
+        md=md,
+        trace=trace if trace is not None else out / "trace.json",
+    )
+    outputs.check()
     if repeat < 1:
         raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
     if warmup < 0:
@@ -146,6 +163,9 @@ def demo_command(
             break
     _summary(console, rows)
     console.print(f"bench JSON written to {out}/")
+    docs = [w.last for w in writers.values() if w.last is not None]
+    if docs:
+        outputs.write(docs, console, label="demo evidence")
     if any(not r.complete for _, r, _ in rows):
         return 130
     return 0 if all(v.validated for *_, v in rows) else 1

@@ -9,7 +9,7 @@ result verified, 1 otherwise, 2 for bad input, 130 when interrupted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -18,8 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
+from truepar.cli import evidence_cmd
 from truepar.cli.render import fmt_ratio
+from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE
+from truepar.evidence.metadata import utc_now
+from truepar.evidence.prove_doc import prove_evidence
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.prove import ProveReport, prove
 
@@ -32,6 +36,12 @@ def prove_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON here (atomically).")
     ] = None,
+    evidence: evidence_cmd.EvidenceOpt = None,
+    ledger: evidence_cmd.LedgerOpt = None,
+    keys: evidence_cmd.KeysOpt = None,
+    html_out: HtmlOpt = None,
+    md: MdOpt = None,
+    trace: TraceOpt = None,
 ) -> int:
     """Prove whether parallelism is real here: a checked kernel on every backend, and controls."""
     if tasks < 2:
@@ -40,8 +50,16 @@ def prove_command(
         raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
     if json_out is not None:
         check_writable(json_out, "--json")
+    outputs = ReportOutputs(html=html_out, md=md, trace=trace)
+    outputs.check()
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    writer = (
+        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
+        if evidence is not None
+        else None
+    )
+    started = utc_now()
     report = prove(
         tasks=tasks, repeat=repeat, on_progress=lambda s: err.print(f"proving: {s}", style="dim")
     )
@@ -50,9 +68,26 @@ def prove_command(
     show(out, report)
     if json_out is not None:
         out.print(f"results written to {json_out}")
+    if report.experiments and (writer is not None or outputs.any):
+        doc = prove_evidence(report, started_utc=started, ended_utc=utc_now())
+        if writer is not None:
+            writer.write(doc)
+            writer.finish(kind="prove", plan="prove", summary=_summary(report))
+            doc = writer.last or doc
+        outputs.write([doc], out, label="prove")
     if not report.complete:
         return 130
     return 0 if report.ok else 1
+
+
+def _summary(report: ProveReport) -> dict[str, Any]:
+    """The ledger's one-line account of a prove run."""
+    return {
+        "ok": report.ok,
+        "as_expected": sum(r.as_expected and r.checksums_ok for r in report.results),
+        "results": len(report.results),
+        "verdicts": {r.name: r.verdict for r in report.results},
+    }
 
 
 def show(console: Console, report: ProveReport) -> None:

@@ -1,58 +1,88 @@
-"""``truepar report EVIDENCE``: evidence as Markdown (stdout or ``--md``) and a Chrome trace."""
+"""``truepar report EVIDENCE...``: evidence in the terminal, or as HTML, Markdown and a trace.
+
+With no output option: for each bench (and each prove experiment) its verification tree and
+configurations table, recomputed from the raw samples; a run's totals and ops, and a prove's
+verdicts, as Rich tables. ``--html``, ``--md`` and ``--trace`` write files (several documents go
+into one file); ``--trust`` says in the reports whether each signer is trusted.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markdown import Markdown
 
+from truepar.cli.bench_cmd import show as show_bench
+from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
+from truepar.cli.tree import verification_tree
 from truepar.errors import UsageError
 from truepar.evidence import load_evidence
-from truepar.fileio import atomic_write_text, check_writable
-from truepar.report import chrome_trace, markdown
-
-TRACE_NEEDS_RUN = "the Chrome trace needs run evidence (truepar run --evidence)"
+from truepar.evidence.document import bench_report_of
+from truepar.evidence.keys import Trust, load_trust
+from truepar.measure.criteria import Criteria, validate
+from truepar.report import markdown
+from truepar.report.markdown import footer
+from truepar.report.timeline import benches
 
 
 def report_command(
     evidence: Annotated[
-        Path, typer.Argument(help="An evidence file (from --evidence).", show_default=False)
+        list[Path],
+        typer.Argument(help="Evidence files (from --evidence).", show_default=False),
     ],
-    md: Annotated[
-        Path | None, typer.Option("--md", help="Write the Markdown report here (atomically).")
-    ] = None,
-    trace: Annotated[
+    html_out: HtmlOpt = None,
+    md: MdOpt = None,
+    trace: TraceOpt = None,
+    trust: Annotated[
         Path | None,
-        typer.Option("--trace", help="Write a Chrome trace (Perfetto) here; run evidence only."),
+        typer.Option("--trust", help="Trust list: reports say whether each signer is in it."),
     ] = None,
 ) -> int:
-    """Report EVIDENCE: Markdown to stdout, or to --md; a Chrome trace to --trace."""
-    for path, option in ((md, "--md"), (trace, "--trace")):
-        if path is not None:
-            check_writable(path, option)
-    doc = load_evidence(evidence)
-    kind = doc.get("kind")
-    if kind not in ("bench", "run"):
-        raise UsageError(f"{evidence}: not evidence: unknown kind {kind!r}")
-    if trace is not None and kind != "run":
-        raise UsageError(TRACE_NEEDS_RUN)
-    try:
-        text = markdown(doc)
-        events: dict[str, Any] | None = chrome_trace(doc["data"]) if trace is not None else None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise UsageError(
-            f"{evidence}: malformed {kind} evidence: {type(exc).__name__}: {exc}"
-        ) from exc
-    if md is None and trace is None:
-        sys.stdout.write(text)
+    """Report EVIDENCE: in the terminal, or to --html / --md / --trace files."""
+    outputs = ReportOutputs(html=html_out, md=md, trace=trace)
+    outputs.check()
+    trusted: Trust | None = load_trust(trust) if trust is not None else None
+    docs = [load_evidence(path) for path in evidence]
+    for path, doc in zip(evidence, docs, strict=True):
+        if doc.get("kind") not in ("bench", "run", "prove"):
+            raise UsageError(f"{path}: not evidence: unknown kind {doc.get('kind')!r}")
+    console = Console(highlight=False)
+    if outputs.any:
+        label = str(evidence[0]) if len(evidence) == 1 else f"{len(evidence)} evidence files"
+        outputs.write(docs, console, trust=trusted, sources=[str(p) for p in evidence], label=label)
         return 0
-    if md is not None:
-        atomic_write_text(md, text)
-        print(f"Markdown report written to {md}")
-    if trace is not None and events is not None:
-        atomic_write_text(trace, json.dumps(events, ensure_ascii=False) + "\n")
-        print(f"Chrome trace written to {trace} (open it in https://ui.perfetto.dev)")
+    for path, doc in zip(evidence, docs, strict=True):
+        try:
+            _terminal(console, doc)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise UsageError(
+                f"{path}: malformed {doc.get('kind')} evidence: {type(exc).__name__}: {exc}"
+            ) from exc
     return 0
+
+
+def _tool_counts(plan: Mapping[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in plan["ops"]:
+        counts[str(op["tool"])] = counts.get(str(op["tool"]), 0) + 1
+    return counts
+
+
+def _terminal(console: Console, doc: Mapping[str, Any]) -> None:
+    kind = doc["kind"]
+    if kind != "bench":
+        console.print(Markdown(markdown(doc)))
+    if kind == "run":
+        return
+    plans = [doc["plan"]] if kind == "bench" else [e["plan"] for e in doc["data"]["experiments"]]
+    for plan, (title, data) in zip(plans, benches(doc), strict=True):
+        report = bench_report_of(plan, data, doc["environment"])
+        show_bench(console, report)
+        tree = verification_tree(title, _tool_counts(plan), report, validate(report, Criteria()))
+        console.print(tree)
+    if kind == "bench":
+        console.print(Markdown("\n".join(footer(doc))))

@@ -11,6 +11,8 @@ The format of the parallel-execution framework truepar grew out of, with every n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from rich.tree import Tree
 
@@ -32,10 +34,17 @@ def fmt_tokens(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
-def verification_tree(title: str, plan: Plan, report: BenchReport, validation: Validation) -> Tree:
+def verification_tree(
+    title: str,
+    plan: Plan | Mapping[str, int],
+    report: BenchReport,
+    validation: Validation,
+) -> Tree:
+    """The tree of ``report``; ``plan`` is the plan, or its tool counts (from evidence)."""
     tree = Tree(Text(f"📊 PARALLEL EXECUTION VERIFICATION — {title}", style="bold"))
-    tools = ", ".join(f"{name} ×{n}" for name, n in tools_used(plan.ops).items())
-    tree.add(f"Tools executed: {tools} ({len(plan.ops)} ops)")
+    counts = tools_used(plan.ops) if isinstance(plan, Plan) else dict(plan)
+    tools = ", ".join(f"{name} ×{n}" for name, n in counts.items())
+    tree.add(f"Tools executed: {tools} ({sum(counts.values())} ops)")
     base, best = report.baseline, validation.best
     if base is not None:
         tree.add(

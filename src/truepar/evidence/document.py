@@ -184,6 +184,10 @@ def recompute(doc: Mapping[str, Any]) -> list[str]:
             return _recompute_bench(doc)
         if doc.get("kind") == "run":
             return _recompute_run(doc)
+        if doc.get("kind") == "prove":
+            from truepar.evidence.prove_doc import recompute_prove
+
+            return recompute_prove(doc)
         return [f"unknown evidence kind {doc.get('kind')!r}: nothing can be recomputed"]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         return [f"cannot recompute from this evidence: {type(exc).__name__}: {exc}"]
@@ -212,33 +216,27 @@ def _key(result: Mapping[str, Any]) -> Config:
     return (str(result["backend"]), int(result["workers"]))
 
 
-def _recompute_bench(doc: Mapping[str, Any]) -> list[str]:
+def bench_report_of(
+    plan: Mapping[str, Any], data: Mapping[str, Any], environment: Mapping[str, Any]
+) -> BenchReport:
+    """The bench report that bench ``data`` derives from its raw samples (for its ``plan``
+    section, measured in ``environment``): what a report shows and what ``verify`` compares."""
     from truepar.measure.bench import summarize
 
-    data = doc["data"]
     samples = [Sample.from_json(t) for t in data["trials"]]
-    out = []
-    for i, (sample, raw) in enumerate(zip(samples, data["trials"], strict=True)):
-        failed = sorted(k for k, v in sample.op_status.items() if v != "ok")
-        if raw.get("failed_ops") != failed:
-            out.append(
-                f"trial sample {i}: failed_ops is {raw.get('failed_ops')} in the evidence, "
-                f"{failed} from its op_status"
-            )
-    stored = list(data["results"])
     configs: list[Config] = []
     if data["baseline"] is not None:
         configs.append(_key(data["baseline"]))
     else:
         fake = samples and all(s.backend == "fake" for s in samples)
         configs.append(("fake", 1) if fake else ("sequential", 1))
-    for key in [*(_key(r) for r in stored), *((s.backend, s.workers) for s in samples)]:
+    for key in [*(_key(r) for r in data["results"]), *((s.backend, s.workers) for s in samples)]:
         if key not in configs:
             configs.append(key)
-    cores = data.get("cores") or doc["environment"]["cores_available"]
+    cores = data.get("cores") or environment["cores_available"]
     load = data.get("environment", {}).get("load_average_1m")
-    report = summarize(
-        stand_in_plan(doc["plan"]),
+    return summarize(
+        stand_in_plan(plan),
         configs,
         samples,
         Thresholds(**data["thresholds"]),
@@ -248,6 +246,26 @@ def _recompute_bench(doc: Mapping[str, Any]) -> list[str]:
         bool(data["complete"]),
         int(cores),
     )
+
+
+def _recompute_bench(doc: Mapping[str, Any]) -> list[str]:
+    return _recompute_bench_data(doc["plan"], doc["data"], doc["environment"])
+
+
+def _recompute_bench_data(
+    plan: Mapping[str, Any], data: Mapping[str, Any], environment: Mapping[str, Any]
+) -> list[str]:
+    out = []
+    for i, raw in enumerate(data["trials"]):
+        failed = sorted(str(k) for k, v in raw["op_status"].items() if v != "ok")
+        if raw.get("failed_ops") != failed:
+            out.append(
+                f"trial sample {i}: failed_ops is {raw.get('failed_ops')} in the evidence, "
+                f"{failed} from its op_status"
+            )
+        out += _check_sample_spans(i, raw)
+    stored = list(data["results"])
+    report = bench_report_of(plan, data, environment)
     again = report.to_json()
     mine = {_key(r): r for r in again["results"]}
     theirs = {_key(r): r for r in stored}
@@ -270,6 +288,24 @@ def _recompute_bench(doc: Mapping[str, Any]) -> list[str]:
     for field in ("best", "warnings"):
         out += _compare(data[field], again[field], field)
     out += _compare(data["scaling"], again["scaling"], "scaling", rel_tol=FIT_REL_TOL)
+    return out
+
+
+def _check_sample_spans(i: int, raw: Mapping[str, Any]) -> list[str]:
+    """A sample's per-op times, bytes and total against its spans, the data they sum."""
+    op_s: dict[str, float] = {}
+    op_bytes: dict[str, int] = {}
+    for span in raw["spans"]:
+        op_id = str(span["op_id"])
+        duration = (int(span["end_ns"]) - int(span["start_ns"])) / 1e9
+        op_s[op_id] = op_s.get(op_id, 0.0) + duration
+        if span["status"] == "ok":
+            op_bytes[op_id] = int(span["bytes_out"])
+    label = f"trial sample {i}"
+    derived = {"op_s": op_s, "op_bytes": op_bytes, "sum_op_s": sum(op_s.values())}
+    out: list[str] = []
+    for name, value in derived.items():
+        out += _compare(raw[name], value, f"{label}: {name}", from_what="its spans")
     return out
 
 

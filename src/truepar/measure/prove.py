@@ -38,7 +38,7 @@ import truepar
 from truepar.engine.environment import environment, free_threaded_build, gil_enabled
 from truepar.measure import kernels, noise
 from truepar.measure.bench import BenchReport, bench
-from truepar.measure.results import ConfigResult
+from truepar.measure.results import ConfigResult, Sample
 from truepar.measure.verdict import DEFAULT_THRESHOLDS, Thresholds, Verdict, digest
 from truepar.records import finite
 from truepar.tools import PythonOp
@@ -104,6 +104,17 @@ class ProveResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ProveExperiment:
+    """One experiment as measured: its plan, its bench, and the digests every task result had
+    to match (what evidence needs to recompute the verdicts and the checksum counts)."""
+
+    prefix: str
+    plan: truepar.Plan
+    bench: BenchReport
+    expected_digests: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ProveReport:
     results: tuple[ProveResult, ...]
     conclusion: tuple[str, ...]
@@ -117,6 +128,8 @@ class ProveReport:
     warnings: tuple[str, ...]
     #: False when interrupted (Ctrl-C): ``results`` holds the experiments that finished.
     complete: bool
+    #: Every experiment's plan and bench, raw samples included (for evidence).
+    experiments: tuple[ProveExperiment, ...] = ()
 
     @property
     def checksums_ok(self) -> bool:
@@ -212,16 +225,13 @@ def _kernel_backends() -> tuple[str, ...]:
     return out
 
 
-def _verify(
-    report: BenchReport, backend: str, workers: int, expected: Mapping[str, Any]
+def count_wrong(
+    samples: Sequence[Sample], base: str, backend: str, workers: int, want: Mapping[str, str]
 ) -> tuple[int, int]:
-    """(checked, wrong) over every run of this configuration and of the baseline, warmups too."""
-    if not expected:
-        return 0, 0
-    want = {op_id: digest(v) for op_id, v in expected.items()}
-    base = report.baseline.backend if report.baseline else "sequential"
+    """(checked, wrong): every result of this configuration and of the ``base`` baseline,
+    warmups too, against the digests in ``want``."""
     checked = wrong = 0
-    for s in report.samples:
+    for s in samples:
         if (s.backend, s.workers) not in ((backend, workers), (base, 1)):
             continue
         for op_id, d in want.items():
@@ -231,7 +241,7 @@ def _verify(
     return checked, wrong
 
 
-def _name(prefix: str, backend: str, free_threaded: bool) -> str:
+def result_name(prefix: str, backend: str, free_threaded: bool) -> str:
     label = backend + (" (free-threaded)" if backend == "threads" and free_threaded else "")
     return f"{prefix}/{label}"
 
@@ -268,6 +278,7 @@ def prove(
     experiments = _experiments(tasks, n, _kernel_backends())
 
     results: list[ProveResult] = []
+    measured: list[ProveExperiment] = []
     warnings: list[str] = []
     complete = True
     for exp in experiments:
@@ -282,12 +293,20 @@ def prove(
             thresholds=thresholds,
         )
         kind = exp.prefix.removeprefix("control: ")
+        measured.append(
+            ProveExperiment(
+                exp.prefix,
+                plan,
+                report,
+                {op_id: digest(v) for op_id, v in exp.expected_values.items()},
+            )
+        )
         for r in report.results:
             results.append(
                 _result(
                     r,
                     report,
-                    _name(exp.prefix, r.backend, not gil),
+                    result_name(exp.prefix, r.backend, not gil),
                     expected_verdict(kind, r.backend, gil=gil, cores=cores, tasks=tasks),
                     exp.expected_values,
                 )
@@ -317,6 +336,7 @@ def prove(
         kernel_task_s=task_s,
         warnings=tuple(dict.fromkeys(warnings)),
         complete=complete,
+        experiments=tuple(measured),
     )
 
 
@@ -333,7 +353,9 @@ def _result(
     expected: Verdict,
     values: Mapping[str, Any],
 ) -> ProveResult:
-    checked, wrong = _verify(report, r.backend, r.workers, values)
+    base = report.baseline.backend if report.baseline else "sequential"
+    want = {op_id: digest(v) for op_id, v in values.items()}
+    checked, wrong = count_wrong(report.samples, base, r.backend, r.workers, want)
     failed = r.errors > 0 or bool(r.failed_only_here)
     return ProveResult(
         name=name,

@@ -28,6 +28,10 @@ class Sample:
     op_bytes: Mapping[str, int]
     op_status: Mapping[str, str]
     op_digest: Mapping[str, str]
+    #: The run's start on the monotonic clock, and every span of the run (``Span.to_json()``):
+    #: the timeline of the run, for reports, and raw data ``op_s`` is checked against.
+    start_ns: int = 0
+    spans: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def of(cls, trial: int, warmup: bool, trace: RunTrace) -> Sample:
@@ -51,6 +55,8 @@ class Sample:
             op_digest={
                 k: digest(r.value) for k, r in trace.results.items() if r.status is Status.OK
             },
+            start_ns=trace.start_ns,
+            spans=tuple(span.to_json() for span in trace.spans),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +74,8 @@ class Sample:
             "op_bytes": dict(self.op_bytes),
             "op_status": dict(self.op_status),
             "op_digest": dict(self.op_digest),
+            "start_ns": self.start_ns,
+            "spans": [dict(span) for span in self.spans],
         }
 
     @classmethod
@@ -85,6 +93,8 @@ class Sample:
             op_bytes={str(k): int(v) for k, v in data["op_bytes"].items()},
             op_status={str(k): str(v) for k, v in data["op_status"].items()},
             op_digest={str(k): str(v) for k, v in data["op_digest"].items()},
+            start_ns=int(data.get("start_ns", 0)),
+            spans=tuple(dict(span) for span in data.get("spans", ())),
         )
 
 

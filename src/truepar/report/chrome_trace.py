@@ -1,91 +1,72 @@
-"""A run trace as Chrome Trace Event JSON, which loads in Perfetto and chrome://tracing.
+"""Evidence as Chrome Trace Event JSON, which loads in Perfetto and chrome://tracing.
 
 One process track per backend run (a small stable integer ``pid``, named by a ``process_name``
-metadata event), one thread track per worker (``tid`` = worker id, named "worker N"), and one
-complete event (``"ph": "X"``) per span: its op id as ``name``, its tool as ``cat``, ``ts`` and
-``dur`` in microseconds from the start of the run.
-
-Only run evidence has spans (``truepar run --evidence``); bench evidence keeps per-trial samples,
-not spans, so it has no timeline to export.
+metadata event: "threads ×4", or "mixed tools: threads ×4" when several documents share the
+file), one thread track per worker (``tid`` = worker id, named "worker N"), and one complete
+event (``"ph": "X"``) per span: its op id as ``name``, its tool as ``cat``, ``ts`` and ``dur`` in
+microseconds from the start of its run. A run evidence has one run; a bench has one per
+configuration (its median-wall trial, as in the HTML report); prove, one per configuration of
+each experiment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from truepar.report.timeline import Timeline, run_timeline, timelines
 
 #: tid of spans with no worker id (an op that never reached a worker).
 NO_WORKER_TID = 10_000
 
 
-def _tid(worker: Any) -> int:
-    return worker if isinstance(worker, int) and not isinstance(worker, bool) else NO_WORKER_TID
+def _meta(name: str, pid: int, tid: int, args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "ph": "M", "pid": pid, "tid": tid, "args": args}
+
+
+def trace_of(runs: Iterable[Timeline], *, with_groups: bool = False) -> dict[str, Any]:
+    """The Chrome trace of ``runs``: one process track each, in order."""
+    meta: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for pid, run in enumerate(runs, start=1):
+        label = f"{run.group}: {run.label}" if with_groups and run.group else run.label
+        meta.append(_meta("process_name", pid, 0, {"name": label}))
+        meta.append(_meta("process_sort_index", pid, 0, {"sort_index": pid}))
+        for worker in run.rows:
+            tid = NO_WORKER_TID if worker is None else worker
+            name = "no worker" if worker is None else f"worker {worker}"
+            meta.append(_meta("thread_name", pid, tid, {"name": name}))
+            meta.append(_meta("thread_sort_index", pid, tid, {"sort_index": tid}))
+        for bar in run.bars:
+            events.append(
+                {
+                    "name": bar.op_id,
+                    "cat": bar.tool,
+                    "ph": "X",
+                    "ts": max(0.0, bar.start_s) * 1e6,
+                    "dur": max(0.0, bar.duration_s) * 1e6,
+                    "pid": pid,
+                    "tid": NO_WORKER_TID if bar.worker is None else bar.worker,
+                    "args": {
+                        "status": bar.status,
+                        "attempt": bar.attempt,
+                        "cpu_s": bar.cpu_s,
+                        "bytes_out": bar.bytes_out,
+                        "error": bar.error,
+                    },
+                }
+            )
+    events.sort(key=lambda e: (e["pid"], e["tid"], e["ts"]))
+    return {"traceEvents": meta + events, "displayTimeUnit": "ms"}
 
 
 def chrome_trace(run_data: Mapping[str, Any]) -> dict[str, Any]:
-    """The Chrome trace of ``run_data``: a run trace (the ``data`` of run evidence, or
-    ``RunTrace.to_json()``). Raises ``KeyError``/``TypeError`` for data without spans."""
-    spans = run_data["spans"]
-    origin = int(run_data["start_ns"])
-    run_backend = str(run_data.get("backend") or "run")
-    pids: dict[str, int] = {}
-    threads: dict[tuple[int, int], str] = {}
-    events: list[dict[str, Any]] = []
-    for span in spans:
-        backend = str(span.get("backend") or run_backend)
-        pid = pids.setdefault(backend, len(pids) + 1)
-        worker = span.get("worker")
-        tid = _tid(worker)
-        threads.setdefault((pid, tid), f"worker {worker}" if tid != NO_WORKER_TID else "no worker")
-        start, end = int(span["start_ns"]), int(span["end_ns"])
-        events.append(
-            {
-                "name": str(span["op_id"]),
-                "cat": str(span.get("tool") or "op"),
-                "ph": "X",
-                "ts": max(0, start - origin) / 1000,
-                "dur": max(0, end - start) / 1000,
-                "pid": pid,
-                "tid": tid,
-                "args": {
-                    "status": span.get("status"),
-                    "attempt": span.get("attempt"),
-                    "cpu_s": span.get("cpu_s"),
-                    "bytes_out": span.get("bytes_out"),
-                    "error": span.get("error"),
-                },
-            }
-        )
-    if not pids:
-        pids[run_backend] = 1
-    meta: list[dict[str, Any]] = []
-    workers = run_data.get("workers")
-    for backend, pid in pids.items():
-        label = f"{backend} ×{workers}" if isinstance(workers, int) else backend
-        meta.append(
-            {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": label}}
-        )
-        meta.append(
-            {
-                "name": "process_sort_index",
-                "ph": "M",
-                "pid": pid,
-                "tid": 0,
-                "args": {"sort_index": pid},
-            }
-        )
-    for (pid, tid), name in sorted(threads.items()):
-        meta.append(
-            {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
-        )
-        meta.append(
-            {
-                "name": "thread_sort_index",
-                "ph": "M",
-                "pid": pid,
-                "tid": tid,
-                "args": {"sort_index": tid},
-            }
-        )
-    events.sort(key=lambda e: (e["pid"], e["tid"], e["ts"]))
-    return {"traceEvents": meta + events, "displayTimeUnit": "ms"}
+    """The Chrome trace of one run: run evidence's ``data``, or ``RunTrace.to_json()``.
+    Raises ``KeyError``/``TypeError`` for data without spans."""
+    return trace_of([run_timeline(run_data)])
+
+
+def evidence_trace(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The Chrome trace of every run in evidence documents (run, bench or prove)."""
+    runs = [t for doc in docs for t in timelines(doc)]
+    return trace_of(runs, with_groups=len(docs) > 1 or len({t.group for t in runs}) > 1)

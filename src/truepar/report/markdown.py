@@ -62,7 +62,7 @@ def _signature(doc: Mapping[str, Any]) -> str:
     return f"valid, key `{check.key_id}` (trust is checked by `truepar verify`)"
 
 
-def _footer(doc: Mapping[str, Any]) -> list[str]:
+def footer(doc: Mapping[str, Any]) -> list[str]:
     return [
         "",
         f"**Environment:** {_environment(doc.get('environment') or {})}",
@@ -156,14 +156,47 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _prove(doc: Mapping[str, Any]) -> list[str]:
+    data = doc["data"]
+    lines = ["## truepar prove — is parallelism real here?", ""]
+    if not data.get("complete", True):
+        lines += ["> ⚠️ Interrupted: not every experiment was measured.", ""]
+    lines += [
+        "| Name | W | Speedup [95% CI] | Cores | Work ratio | Verdict | Expected | |",
+        "|---|--:|--:|--:|--:|---|---|---|",
+    ]
+    for r in data["results"]:
+        lo, hi = (r.get("speedup_ci") or [None, None])[:2]
+        good = r.get("as_expected") and r.get("checksums_ok")
+        lines.append(
+            _row(
+                [
+                    r["name"],
+                    r["workers"],
+                    f"{_num(r.get('speedup'))}× [{_num(lo)}–{_num(hi)}]",
+                    _num(r.get("cores_used")),
+                    _num(r.get("work_ratio")),
+                    f"**{r.get('verdict')}**",
+                    r.get("expected"),
+                    "✓" if good else "✗",
+                ]
+            )
+        )
+    lines.append("")
+    lines += [f"- {line}" for line in data.get("conclusion") or []]
+    return lines
+
+
 def markdown(doc: Mapping[str, Any]) -> str:
-    """The Markdown report of an evidence document (``kind`` ``bench`` or ``run``).
+    """The Markdown report of an evidence document (``kind`` ``bench``, ``run`` or ``prove``).
     Raises ``ValueError`` for another kind, ``KeyError``/``TypeError`` for malformed evidence."""
     kind = doc.get("kind")
     if kind == "bench":
         lines = _bench(doc)
     elif kind == "run":
         lines = _run(doc)
+    elif kind == "prove":
+        lines = _prove(doc)
     else:
-        raise ValueError(f"unknown evidence kind {kind!r}: expected 'bench' or 'run'")
-    return "\n".join(lines + _footer(doc))
+        raise ValueError(f"unknown evidence kind {kind!r}: expected 'bench', 'run' or 'prove'")
+    return "\n".join(lines + footer(doc))
