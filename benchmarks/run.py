@@ -37,6 +37,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "subprocess-sleep": ("bench_subprocess", "benchmark_sleep"),
     "cpu": ("bench_cpu", "benchmark"),
     "overhead": ("bench_overhead", "benchmark"),
+    "worktrees-create": ("bench_worktrees", "benchmark_create"),
+    "worktrees-remove": ("bench_worktrees", "benchmark_remove"),
 }
 
 

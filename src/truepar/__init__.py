@@ -40,10 +40,12 @@ from truepar.records import (
 )
 from truepar.tools import (
     TOOLS,
+    AgentOp,
     BashOp,
     FakeSpec,
     GrepOp,
     HttpOp,
+    LlmOp,
     LsOp,
     OpBase,
     PythonOp,
@@ -59,6 +61,7 @@ __version__ = "0.1.0"
 __all__ = (
     "BACKENDS",
     "TOOLS",
+    "AgentOp",
     "Backend",
     "BackendUnavailable",
     "BadInput",
@@ -72,6 +75,7 @@ __all__ = (
     "HttpOp",
     "InternalError",
     "LedgerBusy",
+    "LlmOp",
     "LsOp",
     "MapResult",
     "NotPicklableError",

@@ -8,6 +8,7 @@
     │   └── UsageError                  a flag or argument is invalid
     ├── BackendUnavailable (ImportError)  an optional backend's dependency is missing
     ├── LedgerBusy                      the evidence ledger stayed locked by other writers
+    ├── BudgetError                     a live rate budget is too small for the run, or unreadable
     ├── OpError                         an op failed while running (its span says `failed`)
     │   ├── ConfinementError            a file tool tried to leave the plan's root
     │   └── NotPicklableError (TypeError)  an op cannot be sent to a worker process
@@ -42,6 +43,11 @@ class BackendUnavailable(TrueparError, ImportError):
 
 class LedgerBusy(TrueparError):
     """The evidence ledger stayed locked by other writers for longer than we wait."""
+
+
+class BudgetError(TrueparError):
+    """A provider's live budget (GitHub's ``remaining``) cannot cover the run under its policy,
+    or could not be read. Not bad input: the same plan runs once the budget refills → exit 1."""
 
 
 class OpError(TrueparError):

@@ -75,6 +75,9 @@ class Span:
     waited_for: str | None = None
     #: A thread that could not be stopped after a timeout or cancel is left running: said here.
     abandoned: bool = False
+    #: The context budget cut this attempt's result to its op's ``max_output_tokens``
+    #: (``bytes_out`` and ``tokens_out`` still say what the op produced).
+    truncated: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -172,6 +175,12 @@ class RunTrace:
     #: Per op id: why it came after others (static ``after`` and conflict edges), in words.
     waits: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     abandoned_threads: int = 0
+    #: The pre-dispatch rate-budget check (per resource: needed, available, what was done).
+    budget: Mapping[str, Any] | None = None
+    #: The context budget: tokens brought back, thresholds, what was done when.
+    context: Mapping[str, Any] | None = None
+    #: When the context budget stopped the run: what finished and what remains, for the next one.
+    handoff: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -198,6 +207,16 @@ class RunTrace:
             "results": {k: _jsonable_result(v) for k, v in self.results.items()},
             "waits": {k: list(v) for k, v in self.waits.items()},
             "spans": [s.to_json() for s in self.spans],
+            # Written only when a budget was in play, so traces of other runs stay as they were.
+            **{
+                key: jsonable(value)
+                for key, value in (
+                    ("budget", self.budget),
+                    ("context", self.context),
+                    ("handoff", self.handoff),
+                )
+                if value is not None
+            },
         }
 
 

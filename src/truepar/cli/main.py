@@ -15,15 +15,19 @@ from rich.console import Console
 
 from truepar.cli import (
     bench_cmd,
+    budget_cmd,
     compare_cmd,
     demo_cmd,
     evidence_cmd,
     fit_cmd,
+    lint_cmd,
     prove_cmd,
     report_cmd,
     run_cmd,
+    swarm_cmd,
+    worktrees_cmd,
 )
-from truepar.errors import BackendUnavailable, BadInput, LedgerBusy, OpError
+from truepar.errors import BackendUnavailable, BadInput, BudgetError, LedgerBusy, OpError
 
 app = typer.Typer(
     name="truepar",
@@ -42,6 +46,10 @@ app.command("verify")(evidence_cmd.verify_command)
 app.command("history")(evidence_cmd.history_command)
 app.command("compare")(compare_cmd.compare_command)
 app.command("report")(report_cmd.report_command)
+app.command("lint")(lint_cmd.lint_command)
+app.add_typer(worktrees_cmd.worktrees_app, name="worktrees")
+app.command("budget")(budget_cmd.budget_command)
+app.command("swarm")(swarm_cmd.swarm_command)
 
 
 @app.callback()
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     except BadInput as exc:
         err.print(f"truepar: error: {exc}", markup=False)
         sys.exit(2)
-    except (LedgerBusy, BackendUnavailable, OpError) as exc:  # runtime failures, not bugs
+    except (LedgerBusy, BackendUnavailable, BudgetError, OpError) as exc:  # runtime failures
         err.print(f"truepar: error: {exc}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 import truepar
+from truepar.agents.budgets import preflight
+from truepar.agents.lint import refuse_unsafe
 from truepar.cli import evidence_cmd, render
 from truepar.evidence import run_evidence
 from truepar.evidence.metadata import utc_now
@@ -46,6 +48,8 @@ def run_command(
     if json_out is not None:
         check_writable(json_out, "--json")
     loaded = truepar.load_plan(plan)
+    refuse_unsafe(loaded)  # what the scheduler cannot make safe, refused with its rule id
+    pre = preflight(loaded)  # live budgets checked before anything starts; policy applied
     out = Console(highlight=False)
     writer = (
         evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
@@ -55,7 +59,9 @@ def run_command(
     started = utc_now()
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:
-        trace = truepar.run(loaded, backend=backend, workers=workers, observer=progress)
+        trace = truepar.run(
+            pre.plan, backend=backend, workers=workers, observer=progress, budget=pre.decision
+        )
     ended = utc_now()
     if json_out is not None:
         atomic_write_json(json_out, trace.to_json())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import signal
 import threading
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from truepar.backends import Backend, create_backend
+from truepar.engine.context_budget import ContextBudget
 from truepar.engine.environment import environment, own_cpu_s
 from truepar.engine.observer import Observer
+from truepar.engine.ratelimit import BudgetDecision, build_gates
 from truepar.engine.scheduler import Scheduler
 from truepar.errors import BackendUnavailable, UsageError
 from truepar.plan.graph import build_graph
@@ -47,11 +50,13 @@ def run(
     workers: int | None = None,
     observer: Observer | None = None,
     backend_instance: Backend | None = None,
+    budget: BudgetDecision | None = None,
 ) -> RunTrace:
     """Run a plan once and return its trace. Blocks; use :func:`arun` inside an event loop.
 
     ``backend``/``workers`` override the plan's defaults. Pass ``backend_instance`` to reuse
-    warm workers across runs (the caller then owns and closes it).
+    warm workers across runs (the caller then owns and closes it). ``budget`` is what
+    :func:`truepar.agents.budgets.preflight` decided: ops it dropped are recorded ``skipped``.
     """
     checked = as_plan(plan)
     name, width = _choose(checked, backend, workers, backend_instance)
@@ -68,6 +73,7 @@ def run(
                     observer or Observer(),
                     interrupt,
                     own_main=backend_instance is None,
+                    budget=budget,
                 )
             )
     finally:
@@ -83,6 +89,7 @@ async def arun(
     workers: int | None = None,
     observer: Observer | None = None,
     backend_instance: Backend | None = None,
+    budget: BudgetDecision | None = None,
 ) -> RunTrace:
     """:func:`run` for callers already inside an asyncio event loop (not the fake backend)."""
     checked = as_plan(plan)
@@ -98,6 +105,7 @@ async def arun(
         observer or Observer(),
         _Interrupt(),
         own_main=backend_instance is None,
+        budget=budget,
     )
 
 
@@ -155,6 +163,7 @@ async def _run(
     interrupt: _Interrupt,
     *,
     own_main: bool,
+    budget: BudgetDecision | None = None,
 ) -> RunTrace:
     graph = build_graph(plan)
     backends: dict[str, Backend] = {name: main}
@@ -165,7 +174,18 @@ async def _run(
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
     effective = min(width, main.max_workers)
-    scheduler = Scheduler(plan, graph, backends, name, effective, observer)
+    gates = build_gates(plan, main.clock_ns, virtual_clock=name == "fake")
+    scheduler = Scheduler(
+        plan,
+        graph,
+        backends,
+        name,
+        effective,
+        observer,
+        gates=gates,
+        context=ContextBudget.from_plan(plan),
+        skip=budget.skip if budget is not None else None,
+    )
     interrupt.scheduler = scheduler
     interrupt.backends = tuple(backends.values())
     owned = [b for n, b in backends.items() if n != name or own_main]
@@ -188,10 +208,31 @@ async def _run(
         scheduler.stop("cancelled", interrupted=True)
         raise
     finally:
+        for gate in gates.values():
+            gate.close()
         for b in owned:
             await b.aclose()
     observer.run_finished()
-    return _trace(plan, name, effective, scheduler, anchor, start_ns, end_ns, cpu, backends)
+    trace = _trace(plan, name, effective, scheduler, anchor, start_ns, end_ns, cpu, backends)
+    return _with_budgets(trace, plan, scheduler, budget)
+
+
+def _with_budgets(
+    trace: RunTrace, plan: Plan, scheduler: Scheduler, budget: BudgetDecision | None
+) -> RunTrace:
+    """The budgets' part of the trace: the pre-dispatch check, the context budget, a handoff."""
+    ctx = scheduler.context
+    if budget is None and ctx is None:
+        return trace
+    handoff = None
+    if ctx is not None and scheduler.not_run:
+        handoff = ctx.handoff(plan.ops, trace.results, scheduler.not_run)
+    return dataclasses.replace(
+        trace,
+        budget=dict(budget.report) if budget is not None else None,
+        context=ctx.to_json() if ctx is not None else None,
+        handoff=handoff,
+    )
 
 
 def _trace(

@@ -6,50 +6,36 @@ fast ones. Ready ops start in plan order, but an op blocked by its resource's ca
 the ops behind it. Failed attempts are retried after an exponential backoff, with the slot given
 back in between. ``continue`` runs everything that does not depend on a failure; ``fail-fast``
 cancels the rest. Everything happens on one asyncio loop; callbacks, not polling.
+
+Budgets hook in at two points and cost nothing to plans without them: an op of a rate-limited
+resource asks its :class:`~truepar.engine.ratelimit.RateGate` right before launch and, told to
+wait, is parked behind one timer per resource; a final result is counted against the
+:class:`~truepar.engine.context_budget.ContextBudget`, whose thresholds lower the worker cap,
+cut later results, and stop the run with a handoff.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import heapq
-import os
-import socket
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from truepar.backends.base import Backend, OpCall, Outcome
 from truepar.backends.invoke import describe_error
+from truepar.engine.attempt import OpState, attempt_span
+from truepar.engine.context_budget import LOWER, STOP, ContextBudget
 from truepar.engine.observer import Observer
-from truepar.errors import InternalError
+from truepar.errors import InternalError, UsageError
 from truepar.plan.graph import Graph
 from truepar.plan.models import Plan
-from truepar.records import OpResult, Span, Status, estimate_tokens
-from truepar.tools.base import OpBase
+from truepar.records import OpResult, Span, Status
 
-_HOST = socket.gethostname()
+if TYPE_CHECKING:
+    from truepar.engine.ratelimit import RateGate
+
 _RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CRASHED})
-
-
-@dataclasses.dataclass
-class _OpState:
-    op: OpBase
-    backend: Backend
-    timeout_s: float | None
-    retries: int
-    waiting_on: int
-    attempt: int = 0
-    ready_ns: int = 0
-    #: How many times the scheduler had pumped when this op became ready.
-    ready_pump: int = 0
-    waited_for: str | None = None
-    finished: bool = False
-    #: The attempt in flight, when it was dispatched, its deadline timer, and why it was
-    #: stopped ("timeout" or "cancel") if the scheduler stopped it.
-    call: OpCall | None = None
-    dispatched_ns: int = 0
-    timer: asyncio.TimerHandle | None = None
-    stopped_for: str | None = None
 
 
 class Scheduler:
@@ -63,6 +49,10 @@ class Scheduler:
         default_backend: str,
         workers: int,
         observer: Observer,
+        *,
+        gates: Mapping[str, RateGate] | None = None,
+        context: ContextBudget | None = None,
+        skip: Mapping[str, str] | None = None,
     ) -> None:
         self.plan = plan
         self.graph = graph
@@ -71,7 +61,7 @@ class Scheduler:
         defaults = plan.defaults
         self.clock_ns = backends[default_backend].clock_ns
         self.states = [
-            _OpState(
+            OpState(
                 op=op,
                 backend=backends[op.backend or default_backend],
                 timeout_s=op.timeout if op.timeout is not None else defaults.timeout,
@@ -86,10 +76,20 @@ class Scheduler:
         self.ready: list[int] = []
         #: Ready ops waiting for a slot of their resource, per resource.
         self.parked: dict[str, list[int]] = {}
+        self.gates = dict(gates or {})
+        #: Ready ops waiting for their resource's rate limit, and the one timer that wakes them.
+        self.rate_parked: dict[str, list[int]] = {}
+        self._rate_timers: dict[str, asyncio.TimerHandle] = {}
+        self.context = context
+        self._skip = dict(skip or {})
+        #: Ops the context budget stopped before they ran (the handoff's "remaining").
+        self.not_run: set[str] = set()
         self._pumps = 0
         self.spans: list[Span] = []
         self.results: dict[str, OpResult] = {}
+        #: No more dispatches or retries (fail-fast, Ctrl-C, or the context budget's stop).
         self.stopping = False
+        self._cancelled = False
         self.interrupted = False
         self._unfinished = len(self.states)
         self._done: asyncio.Future[None] | None = None
@@ -103,8 +103,10 @@ class Scheduler:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._done = self._loop.create_future()
+        if self._skip:
+            self._skip_at_start()
         for i, st in enumerate(self.states):
-            if st.waiting_on == 0:
+            if st.waiting_on == 0 and not st.finished:
                 self._make_ready(i)
         self._pump()
         if self._unfinished:
@@ -118,17 +120,50 @@ class Scheduler:
             i = heapq.heappop(self.ready)
             st = self.states[i]
             res = st.op.resource
-            cap = self.caps.get(res) if res else None
-            if res is not None and cap is not None and self.in_use[res] >= cap:
-                # Parked until its resource frees a slot (see _release): it does not hold back
-                # the ops behind it, and costs nothing while it waits.
-                if st.waited_for is None:
-                    st.waited_for = f"resource {res} (max_concurrent {cap})"
-                heapq.heappush(self.parked.setdefault(res, []), i)
-                continue
+            if res is not None:
+                cap = self.caps.get(res)
+                if cap is not None and self.in_use[res] >= cap:
+                    # Parked until its resource frees a slot (see _release): it does not hold
+                    # back the ops behind it, and costs nothing while it waits.
+                    if st.waited_for is None:
+                        st.waited_for = f"resource {res} (max_concurrent {cap})"
+                    heapq.heappush(self.parked.setdefault(res, []), i)
+                    continue
+                gate = self.gates.get(res)
+                if gate is not None and not self._rate_admits(i, st, res, gate):
+                    continue
             if st.waited_for is None and st.ready_pump < self._pumps - 1:
                 st.waited_for = f"workers (all {self.workers} busy)"
             self._launch(i)
+
+    def _rate_admits(self, i: int, st: OpState, res: str, gate: RateGate) -> bool:
+        """Ask the limiter right before launch; told to wait, park the op behind the timer.
+
+        While a resource's timer runs, its ops park without asking (the limiter said no to
+        the one before them), except those it does not count at all (cost and tokens 0); the
+        timer lets one back in, and each op admitted lets the next parked one try, so a burst
+        the limit allows goes out at once.
+        """
+        parked = self.rate_parked.setdefault(res, [])
+        if res not in self._rate_timers or not gate.counts(st.op):
+            wait_s = gate.acquire(st.op)
+            if not wait_s:
+                if parked:
+                    heapq.heappush(self.ready, heapq.heappop(parked))
+                return True
+            assert self._loop is not None
+            self._rate_timers[res] = self._loop.call_later(wait_s, self._rate_wake, res)
+        if st.waited_for is None:
+            st.waited_for = f"rate limit {res} ({gate.description})"
+        heapq.heappush(parked, i)
+        return False
+
+    def _rate_wake(self, res: str) -> None:
+        del self._rate_timers[res]
+        parked = self.rate_parked.get(res)
+        if parked:
+            heapq.heappush(self.ready, heapq.heappop(parked))
+            self._pump()
 
     def _make_ready(self, i: int) -> None:
         st = self.states[i]
@@ -176,7 +211,7 @@ class Scheduler:
                 bug.__cause__ = exc
                 self._done.set_exception(bug)
 
-    def _record(self, i: int, st: _OpState, call: OpCall, result: Outcome | BaseException) -> None:
+    def _record(self, i: int, st: OpState, call: OpCall, result: Outcome | BaseException) -> None:
         st.call = None
         if st.timer is not None:
             st.timer.cancel()
@@ -201,13 +236,23 @@ class Scheduler:
             status, error = Status.FAILED, describe_error(result)
         if call.abandoned:
             error = f"{error}; its thread could not be stopped and was abandoned"
-        span = self._span(st, call, outcome, status, error, st.dispatched_ns)
+        truncated, crossed = False, None
+        if self.context is not None and outcome is not None and not self._will_retry(st, status):
+            outcome, truncated, crossed = self.context.account(st.op, outcome)
+        now = self.clock_ns() if outcome is None else 0  # a span without an outcome ends now
+        span = attempt_span(st, call, outcome, status, error, now, truncated)
         self.spans.append(span)
         self._release(st)
         self.observer.op_finished(span)
-        self._after_attempt(i, span, outcome)
+        if crossed:
+            halt = self._on_thresholds(st.op.id, crossed)
+            self._after_attempt(i, span, outcome)
+            if halt is not None:
+                self._halt(halt)
+        else:
+            self._after_attempt(i, span, outcome)
 
-    def _release(self, st: _OpState) -> None:
+    def _release(self, st: OpState) -> None:
         self.running -= 1
         res = st.op.resource
         if res is not None and res in self.in_use:
@@ -215,63 +260,6 @@ class Scheduler:
             parked = self.parked.get(res)
             if parked:
                 heapq.heappush(self.ready, heapq.heappop(parked))
-
-    def _span(
-        self,
-        st: _OpState,
-        call: OpCall,
-        outcome: Outcome | None,
-        status: Status,
-        error: str | None,
-        dispatched: int,
-    ) -> Span:
-        if outcome is not None:
-            return Span(
-                op_id=st.op.id,
-                attempt=call.attempt,
-                tool=st.op.tool,
-                backend=st.backend.name,
-                status=status,
-                ready_ns=st.ready_ns,
-                start_ns=outcome.start_ns,
-                end_ns=outcome.end_ns,
-                pid=outcome.pid,
-                thread_id=outcome.thread_id,
-                host=_HOST,
-                worker=outcome.worker,
-                cpu_s=outcome.cpu_s,
-                child_cpu_s=outcome.child_cpu_s,
-                bytes_out=outcome.bytes_out,
-                tokens_out=estimate_tokens(outcome.bytes_out),
-                summary=outcome.summary,
-                error=error or outcome.error,
-                waited_for=st.waited_for,
-            )
-        start = call.started_ns or dispatched
-        end = max(start, self.clock_ns())
-        if status is Status.TIMEOUT and st.timeout_s is not None:
-            end = min(end, start + int(st.timeout_s * 1e9))  # not the clean-up after it
-        return Span(
-            op_id=st.op.id,
-            attempt=call.attempt,
-            tool=st.op.tool,
-            backend=st.backend.name,
-            status=status,
-            ready_ns=st.ready_ns,
-            start_ns=start,
-            end_ns=end,
-            pid=call.pid or os.getpid(),
-            thread_id=call.thread_id,
-            host=_HOST,
-            worker=call.worker,
-            cpu_s=None,
-            child_cpu_s=0.0,
-            bytes_out=0,
-            tokens_out=0,
-            error=error,
-            waited_for=st.waited_for,
-            abandoned=call.abandoned,
-        )
 
     def _after_attempt(self, i: int, span: Span, outcome: Outcome | None) -> None:
         st = self.states[i]
@@ -283,7 +271,7 @@ class Scheduler:
                 succ.waiting_on -= 1
                 if succ.waiting_on == 0 and not succ.finished:
                     self._make_ready(s)
-        elif span.status in _RETRYABLE and st.attempt <= st.retries and not self.stopping:
+        elif self._will_retry(st, span.status):
             delay = self.plan.defaults.retry_backoff_s * 2 ** (st.attempt - 1)
             loop = asyncio.get_running_loop()
             handle: asyncio.TimerHandle
@@ -305,6 +293,9 @@ class Scheduler:
                 else:
                     self._skip_dependents(i)
         self._pump()
+
+    def _will_retry(self, st: OpState, status: Status) -> bool:
+        return status in _RETRYABLE and st.attempt <= st.retries and not self.stopping
 
     def _finish(self, i: int, result: OpResult) -> None:
         st = self.states[i]
@@ -340,12 +331,10 @@ class Scheduler:
         """Cancel everything still running or waiting (fail-fast, Ctrl-C)."""
         if interrupted:
             self.interrupted = True
-        if self.stopping:
+        if self._cancelled:
             return
-        self.stopping = True
-        for handle in self._backoff:
-            handle.cancel()
-        self._backoff.clear()
+        self._cancelled = self.stopping = True
+        self._cancel_timers()
         for i, st in enumerate(self.states):
             if st.call is not None:
                 self._stop_attempt(i, "cancel")
@@ -354,3 +343,54 @@ class Scheduler:
                     i,
                     OpResult(st.op.id, Status.CANCELLED, st.attempt, error=f"not run: {reason}"),
                 )
+
+    def _cancel_timers(self) -> None:
+        for handle in (*self._backoff, *self._rate_timers.values()):
+            handle.cancel()
+        self._backoff.clear()
+        self._rate_timers.clear()
+
+    # -- budgets ------------------------------------------------------------------------------
+
+    def _skip_at_start(self) -> None:
+        """Ops the pre-dispatch budget check dropped: ``skipped``, and so is what needs them."""
+        index = {op.id: i for i, op in enumerate(self.plan.ops)}
+        unknown = sorted(set(self._skip) - set(index))
+        if unknown:
+            raise UsageError(f"the budget skips op {unknown[0]!r}, which the plan does not have")
+        for op_id, reason in self._skip.items():
+            self._finish(index[op_id], OpResult(op_id, Status.SKIPPED, 0, error=reason))
+            self.observer.op_skipped(op_id)
+        for op_id in self._skip:  # after the others: their own reasons come first
+            self._skip_dependents(index[op_id])
+
+    def _on_thresholds(self, op_id: str, crossed: list[str]) -> str | None:
+        """Act on context thresholds just crossed; the stop's reason if the run must stop."""
+        ctx = self.context
+        assert ctx is not None
+        for name in crossed:
+            if name == LOWER:
+                before, self.workers = self.workers, max(1, self.workers // 2)
+                ctx.event(name, op_id, workers_before=before, workers=self.workers)
+            elif name == STOP:
+                self.stopping = True  # the op's own successors must not start
+                ctx.event(name, op_id)
+                return (
+                    f"the context budget is spent ({ctx.used} of {ctx.tokens} tokens, "
+                    f"stop_at {self.plan.defaults.stop_at:.0%})"
+                )
+            else:
+                ctx.event(name, op_id)
+        return None
+
+    def _halt(self, reason: str) -> None:
+        """Stop dispatching: ops running finish; every other unfinished op is ``skipped``."""
+        self.stopping = True
+        self._cancel_timers()
+        for i, st in enumerate(self.states):
+            if st.call is None and not st.finished:
+                self.not_run.add(st.op.id)
+                self._finish(
+                    i, OpResult(st.op.id, Status.SKIPPED, st.attempt, error=f"not run: {reason}")
+                )
+                self.observer.op_skipped(st.op.id)

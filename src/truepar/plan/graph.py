@@ -100,7 +100,7 @@ def _build(plan: Plan) -> Graph:
     for i in order:
         op = plan.ops[i]
         reads = {_key(k, resources, root) for k in (*op.implied_reads(), *op.reads)}
-        writes = {_key(k, resources, root) for k in op.writes}
+        writes = {_key(k, resources, root) for k in (*op.implied_writes(), *op.writes)}
         for key in sorted(reads - writes):
             for j, theirs, what in tracker.conflicts(key, writing=False):
                 edges.setdefault((j, i), _reason(ids[j], what, theirs, ids[i], "reads", key))

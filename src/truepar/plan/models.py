@@ -11,12 +11,15 @@ or backends, cycles) from :meth:`Plan.check`, which names the file and the op.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from truepar.errors import PlanError
 
@@ -26,6 +29,13 @@ from truepar.tools import TOOLS, OpBase
 
 BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
 OnError = Literal["continue", "fail-fast"]
+#: What the pre-dispatch check does when a provider's live budget is smaller than a run needs.
+BudgetPolicy = Literal["reduce", "wait", "fail"]
+#: Live budget sources: ``github`` alone means GitHub's ``core`` bucket.
+PROVIDER_KINDS = ("github",)
+_PROVIDER = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<bucket>[a-z_]+))?$")
+#: The token limiter counts in blocks, so that a window holds at most about this many of them.
+_TOKEN_BLOCKS = 1000
 
 
 class Defaults(BaseModel):
@@ -40,12 +50,110 @@ class Defaults(BaseModel):
     on_error: OnError = "continue"
     #: The folder file tools are confined to, relative to the plan file's folder.
     root: str = "."
+    #: Context budget: tokens of op results the run may bring back (none = no budget). At
+    #: ``lower_at`` of it the worker cap halves, at ``truncate_at`` later results are cut to their
+    #: op's ``max_output_tokens``, at ``stop_at`` nothing more starts and a handoff is written.
+    context_tokens: int | None = Field(default=None, ge=1)
+    lower_at: float = Field(default=0.70, gt=0, le=1)
+    truncate_at: float = Field(default=0.90, gt=0, le=1)
+    stop_at: float = Field(default=0.95, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Defaults:
+        if not self.lower_at <= self.truncate_at <= self.stop_at:
+            raise ValueError(
+                "context thresholds must satisfy 0 < lower_at <= truncate_at <= stop_at <= 1, "
+                f"not {self.lower_at:g}, {self.truncate_at:g}, {self.stop_at:g}"
+            )
+        return self
 
 
 class Resource(BaseModel):
+    """A named thing ops share: a concurrency cap, request and token rates, a live budget.
+
+    ``per_second``/``per_minute``/``per_hour`` *pace* requests: at most that many (Σ op ``cost``)
+    start in any window of that length, and the run takes as long as it must. Only a
+    ``provider``'s live ``remaining`` is a hard quota, checked before the run by
+    :func:`truepar.agents.budgets.preflight`, which applies ``policy`` when it is too small.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_concurrent: int | None = Field(default=None, ge=1)
+    per_second: float | None = Field(default=None, gt=0)
+    per_minute: float | None = Field(default=None, gt=0)
+    per_hour: float | None = Field(default=None, gt=0)
+    #: LLM tokens (Σ op ``tokens``) that may start in any minute.
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    #: A live budget source: ``github:core``, ``github:search``, ``github:graphql``, ...
+    provider: str | None = None
+    #: The provider's API base URL (GitHub Enterprise: ``https://HOST/api/v3``); default: the
+    #: ``GITHUB_API_URL`` environment variable, else ``https://api.github.com``.
+    provider_url: str | None = None
+    policy: BudgetPolicy = "fail"
+    #: The longest ``policy = "wait"`` sleeps for the provider's reset before giving up.
+    max_wait_s: float = Field(default=3600.0, gt=0)
+    #: A SQLite file holding this resource's limiter state, so that every truepar process naming
+    #: the same file and resource stays under one limit together (relative to the plan's folder).
+    limiter_file: str | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = _PROVIDER.match(v)
+        if m is None or m["kind"] not in PROVIDER_KINDS:
+            raise ValueError(
+                f"unknown provider {v!r} (use github:core, github:search or github:graphql)"
+            )
+        return f"{m['kind']}:{m['bucket'] or 'core'}"
+
+    @model_validator(mode="after")
+    def _rates_representable(self) -> Resource:
+        for unit, value in self._rates():
+            if Fraction(value).limit_denominator(1000) == 0:
+                raise ValueError(f"per_{unit} = {value:g} is too small (at least 0.001)")
+        return self
+
+    @property
+    def has_budget(self) -> bool:
+        """Any rate limit or live budget: ops on it are paced or checked before a run."""
+        return bool(self._rates() or self.tokens_per_minute or self.provider)
+
+    def _rates(self) -> list[tuple[str, float]]:
+        units = (("second", self.per_second), ("minute", self.per_minute))
+        return [(u, v) for u, v in (*units, ("hour", self.per_hour)) if v is not None]
+
+    def request_windows(self) -> tuple[tuple[int, int], ...]:
+        """The request limits as ``(requests, window_ms)``, shortest window first.
+
+        A fractional rate becomes whole requests over a longer window (2.5/s → 5 per 2 s). A
+        limit that another already implies is dropped: 10/s with 1000/min keeps only 10/s (600 a
+        minute at most), 10/s with 10/min keeps only 10/min. Each window kept allows more
+        requests than the one before it, and fewer per second.
+        """
+        unit_ms = {"second": 1000, "minute": 60_000, "hour": 3_600_000}
+        windows = []
+        for unit, value in self._rates():
+            f = Fraction(value).limit_denominator(1000)
+            windows.append((f.numerator, unit_ms[unit] * f.denominator))
+        kept: list[tuple[int, int]] = []
+        for limit, ms in sorted(windows, key=lambda w: w[1]):
+            while kept and limit <= kept[-1][0]:
+                kept.pop()  # a longer window allowing no more is the stricter one
+            if kept and limit * kept[-1][1] >= kept[-1][0] * ms:
+                continue  # allows as much per ms as a shorter window: that one already binds
+            kept.append((limit, ms))
+        return tuple(kept)
+
+    def token_block(self) -> int:
+        """Tokens per limiter unit: ``ceil(tokens_per_minute / 1000)``, at least 1.
+
+        Counting in blocks keeps the limiter's state small; each op's tokens round up and the
+        limit rounds down, so the blocks never let more than ``tokens_per_minute`` through.
+        """
+        return max(1, math.ceil((self.tokens_per_minute or 0) / _TOKEN_BLOCKS))
 
 
 class Plan(BaseModel):
@@ -100,6 +208,11 @@ class Plan(BaseModel):
                 raise self.error(f"duplicate id (op #{seen[op.id] + 1} has it too)", op)
             seen[op.id] = i
         backends = {self.defaults.backend} | {op.backend for op in self.ops if op.backend}
+        limits = {
+            name: (r.request_windows(), r.tokens_per_minute)
+            for name, r in self.resources.items()
+            if r.has_budget
+        }
         for op in self.ops:
             for dep in op.after:
                 if dep not in seen:
@@ -109,6 +222,8 @@ class Plan(BaseModel):
             if op.resource is not None and op.resource not in self.resources:
                 known = ", ".join(sorted(self.resources)) or "none declared"
                 raise self.error(f"unknown resource {op.resource!r} ({known})", op, "resource")
+            if op.resource in limits:
+                self._check_fits(op, *limits[op.resource])
             if op.backend is not None and op.backend not in BACKEND_NAMES:
                 raise self.error(_unknown_backend(op.backend), op, "backend")
         if self.defaults.backend not in BACKEND_NAMES:
@@ -118,6 +233,27 @@ class Plan(BaseModel):
         from truepar.plan.graph import build_graph
 
         build_graph(self)  # raises on a cycle
+
+    def _check_fits(
+        self, op: OpBase, windows: tuple[tuple[int, int], ...], tpm: int | None
+    ) -> None:
+        """An op whose cost or tokens exceed a limit's whole window could never start."""
+        weight = math.ceil(op.cost)
+        for limit, ms in windows:
+            if weight > limit:
+                raise self.error(
+                    f"cost {op.cost:g} exceeds the limit of resource {op.resource!r} ({limit} per "
+                    f"{ms / 1000:g} s), so it could never start; raise the limit or split the op",
+                    op,
+                    "cost",
+                )
+        if tpm is not None and op.tokens > tpm:
+            raise self.error(
+                f"tokens {op.tokens} exceed the tokens_per_minute = {tpm} of resource "
+                f"{op.resource!r}, so it could never start",
+                op,
+                "tokens",
+            )
 
     def with_defaults(self, **changes: Any) -> Plan:
         """A copy with some ``defaults`` replaced (``backend=``, ``workers=`` ...)."""

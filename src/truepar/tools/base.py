@@ -80,14 +80,27 @@ class OpBase(BaseModel):
     #: Run this op on another backend than the plan's default.
     backend: str | None = None
     fake: FakeSpec | None = None
+    #: Requests of its resource's rate budget this op uses (a GitHub search: 1; an agent: its
+    #: expected calls). The limiter counts whole requests, so a fraction rounds up there.
+    cost: float = Field(default=1, ge=0)
+    #: LLM tokens it is expected to use, counted against its resource's ``tokens_per_minute``.
+    tokens: int = Field(default=0, ge=0)
+    #: Past the context budget's ``truncate_at``, its result is cut to this many tokens.
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    #: Free labels; ``github`` or ``llm`` mark an op as using a rate-limited service.
+    tags: tuple[str, ...] = ()
 
-    @field_validator("after", "reads", "writes", mode="before")
+    @field_validator("after", "reads", "writes", "tags", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return (v,) if isinstance(v, str) else v
 
     def implied_reads(self) -> tuple[str, ...]:
         """Paths the tool reads by its nature (a ``read`` reads its file), added to ``reads``."""
+        return ()
+
+    def implied_writes(self) -> tuple[str, ...]:
+        """Paths the tool writes by its nature (an agent changing its checkout in place)."""
         return ()
 
     def fake_spec(self) -> FakeSpec:

@@ -1,0 +1,310 @@
+"""What worktrees a repository has, and cleaning up the ones truepar made.
+
+:func:`clean` removes only what is safe to lose: a worktree of truepar's (a folder under
+``<repo>-worktrees/``) that has no uncommitted changes, whose branch is merged into the current
+branch, and that no running agent holds locked. Everything else is kept, with the reason in
+words, unless ``force``. Orphans, whose folder was deleted by hand, are pruned from git's admin
+files; their branch goes too when it is merged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+from truepar.agents._git import (
+    GitError,
+    Repo,
+    admin_lock,
+    git,
+    last_line,
+    lock_pid,
+    open_repo,
+    pid_alive,
+    status_paths,
+)
+
+__all__ = (
+    "CleanItem",
+    "CleanReport",
+    "WorktreeInfo",
+    "clean",
+    "detached_worktrees",
+    "list_worktrees",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorktreeInfo:
+    """One entry of ``git worktree list``, with what truepar needs to decide about it.
+
+    ``dirty`` and ``merged`` are ``None`` where they could not be (or were not) checked: a
+    missing folder, a bare repository, or ``list_worktrees(..., status=False)``.
+    """
+
+    path: Path
+    head: str | None
+    branch: str | None
+    main: bool
+    bare: bool
+    detached: bool
+    locked: bool
+    lock_reason: str | None
+    lock_pid: int | None
+    lock_alive: bool | None
+    prunable: bool
+    prunable_reason: str | None
+    managed: bool
+    dirty: bool | None = None
+    dirty_files: tuple[str, ...] = ()
+    merged: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["path"] = str(self.path)
+        data["dirty_files"] = list(self.dirty_files)
+        return data
+
+
+def _parse_porcelain(text: str, repo: Repo) -> list[WorktreeInfo]:
+    records: list[dict[str, str | None]] = []
+    current: dict[str, str | None] = {}
+    for field in text.split("\0"):
+        if not field:
+            if current:
+                records.append(current)
+            current = {}
+            continue
+        key, _, value = field.partition(" ")
+        current[key] = value if _ else None
+    if current:
+        records.append(current)
+    managed_root = repo.worktrees_dir
+    infos = []
+    for index, rec in enumerate(records):
+        path = Path(rec.get("worktree") or "")
+        branch_ref = rec.get("branch")
+        reason = rec.get("locked") if "locked" in rec else None
+        pid = lock_pid(reason)
+        infos.append(
+            WorktreeInfo(
+                path=path,
+                head=rec.get("HEAD"),
+                branch=branch_ref.removeprefix("refs/heads/") if branch_ref else None,
+                main=index == 0,
+                bare="bare" in rec,
+                detached="detached" in rec,
+                locked="locked" in rec,
+                lock_reason=reason,
+                lock_pid=pid,
+                lock_alive=None if pid is None else pid_alive(pid),
+                prunable="prunable" in rec,
+                prunable_reason=rec.get("prunable"),
+                managed=index > 0 and Path(os.path.realpath(path.parent)) == managed_root,
+            )
+        )
+    return infos
+
+
+def _merged_branches(root: Path) -> set[str]:
+    out = git(
+        ["for-each-ref", "--merged", "HEAD", "--format=%(refname)", "refs/heads/"], cwd=root
+    ).stdout
+    return {line.removeprefix("refs/heads/") for line in out.splitlines()}
+
+
+def _with_status(info: WorktreeInfo, root: Path, merged: set[str]) -> WorktreeInfo:
+    changes: dict[str, Any] = {}
+    if not info.bare and not info.path.is_dir():
+        changes.update(dirty=False)  # the folder is gone, and whatever it held with it
+    elif not info.bare:
+        try:
+            files = status_paths(info.path)
+        except GitError:
+            pass  # a broken worktree: dirty stays None ("unknown"), and clean keeps it
+        else:
+            changes.update(dirty=bool(files), dirty_files=files)
+    if info.branch is not None:
+        changes["merged"] = info.branch in merged
+    elif info.head:
+        proc = git(["merge-base", "--is-ancestor", info.head, "HEAD"], cwd=root, check=False)
+        changes["merged"] = proc.returncode == 0
+    return dataclasses.replace(info, **changes)
+
+
+def list_worktrees(repo: str | os.PathLike[str], *, status: bool = True) -> list[WorktreeInfo]:
+    """Every worktree of ``repo``, the main checkout first.
+
+    With ``status`` (the default) each is checked for uncommitted changes and for whether its
+    branch (or detached HEAD) is merged into ``repo``'s current HEAD; that costs one
+    ``git status`` per worktree, run a few at a time.
+    """
+    info = open_repo(repo)
+    with admin_lock(info, shared=True):
+        out = git(["worktree", "list", "--porcelain", "-z"], cwd=info.root, retries=2).stdout
+    entries = _parse_porcelain(out, info)
+    if not status:
+        return entries
+    merged = _merged_branches(info.root)
+    with ThreadPoolExecutor(max_workers=min(8, len(entries))) as pool:
+        return list(pool.map(lambda e: _with_status(e, info.root, merged), entries))
+
+
+def detached_worktrees(repo: str | os.PathLike[str]) -> list[WorktreeInfo]:
+    """The worktrees (the main checkout included) whose HEAD is detached, not on a branch.
+
+    Commits made there belong to no branch and are lost to ``gc`` once the worktree goes.
+    """
+    return [w for w in list_worktrees(repo, status=False) if w.detached]
+
+
+# -------------------------------------------------------------------------------------- clean
+
+Action = Literal["removed", "kept", "pruned", "would remove", "would prune"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanItem:
+    path: str
+    branch: str | None
+    action: Action
+    reasons: tuple[str, ...]
+    branch_deleted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "reasons": list(self.reasons)}
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanReport:
+    repo: str
+    dry_run: bool
+    removed: tuple[CleanItem, ...]
+    kept: tuple[CleanItem, ...]
+    pruned: tuple[CleanItem, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo": self.repo,
+            "dry_run": self.dry_run,
+            "removed": [i.to_dict() for i in self.removed],
+            "kept": [i.to_dict() for i in self.kept],
+            "pruned": [i.to_dict() for i in self.pruned],
+        }
+
+
+def _current(root: Path) -> str:
+    name = git(["rev-parse", "--abbrev-ref", "HEAD"], cwd=root).stdout.strip()
+    return "the detached HEAD" if name == "HEAD" else name
+
+
+def _blockers(w: WorktreeInfo, target: str) -> list[str]:
+    """Why ``w`` must stay; empty when it is safe to remove."""
+    reasons = []
+    if w.locked:
+        if w.lock_pid is None:
+            reasons.append(f"locked: {w.lock_reason or 'no reason given'}")
+        elif w.lock_alive:
+            reasons.append(f"locked by a running agent (pid {w.lock_pid})")
+    if w.dirty:
+        reasons.append(f"has uncommitted changes ({len(w.dirty_files)} file(s))")
+    elif w.dirty is None:
+        reasons.append("git status failed there, so it may hold uncommitted changes")
+    what = f"branch {w.branch}" if w.branch else "its detached HEAD"
+    if w.merged is False:
+        reasons.append(f"{what} has commits not merged into {target}")
+    elif w.merged is None:
+        reasons.append(f"cannot tell whether {what} is merged into {target}")
+    return reasons
+
+
+def clean(
+    repo: str | os.PathLike[str], *, dry_run: bool = False, force: bool = False
+) -> CleanReport:
+    """Remove truepar's finished worktrees (and their branches); prune orphans.
+
+    Kept unless ``force``: a worktree with uncommitted changes, one whose branch has commits not
+    merged into the current branch, one locked by an agent whose pid still runs, and one locked
+    by someone else. A truepar lock whose process is gone is stale and does not keep anything.
+    Worktrees outside ``<repo>-worktrees/`` are never touched. ``dry_run`` decides the same
+    way and changes nothing.
+    """
+    info = open_repo(repo)
+    target = _current(info.root)
+    entries = [w for w in list_worktrees(info.root) if not w.main]
+    removed: list[CleanItem] = []
+    kept: list[CleanItem] = []
+    pruned: list[CleanItem] = []
+    doomed_branches: list[str] = []
+
+    orphans = [w for w in entries if w.prunable]
+    if orphans and not dry_run:
+        with admin_lock(info):
+            git(["worktree", "prune"], cwd=info.root)
+    for w in orphans:
+        reasons = [w.prunable_reason or "its folder is gone"]
+        delete = w.managed and w.branch is not None and (force or w.merged is True)
+        if w.managed and w.branch is not None and not delete:
+            reasons.append(f"branch {w.branch} kept: it may have commits not merged into {target}")
+        if delete and w.branch is not None:
+            doomed_branches.append(w.branch)
+        action: Action = "would prune" if dry_run else "pruned"
+        pruned.append(CleanItem(str(w.path), w.branch, action, tuple(reasons), delete))
+
+    for w in entries:
+        if w.prunable or not w.managed:
+            continue
+        blockers = _blockers(w, target)
+        if blockers and not force:
+            kept.append(CleanItem(str(w.path), w.branch, "kept", tuple(blockers)))
+            continue
+        reasons = [f"forced: {b}" for b in blockers] or ["clean and merged"]
+        if w.locked and w.lock_pid is not None and not w.lock_alive:
+            reasons.append(f"stale lock (pid {w.lock_pid} no longer runs)")
+        if not dry_run:
+            failure = _remove_path(info, w.path, force=force or w.locked)
+            if failure is not None:  # it changed since we looked (an agent wrote to it)
+                kept.append(CleanItem(str(w.path), w.branch, "kept", (failure,)))
+                continue
+        if w.branch is not None:
+            doomed_branches.append(w.branch)
+        action = "would remove" if dry_run else "removed"
+        removed.append(
+            CleanItem(str(w.path), w.branch, action, tuple(reasons), w.branch is not None)
+        )
+
+    if not dry_run:
+        _delete_branches(info, doomed_branches)
+        try:
+            info.worktrees_dir.rmdir()  # only when nothing is left in it
+        except OSError:
+            pass
+    return CleanReport(str(info.root), dry_run, tuple(removed), tuple(kept), tuple(pruned))
+
+
+def _remove_path(info: Repo, path: Path, *, force: bool) -> str | None:
+    """Remove one worktree; git's reason if it refused (then nothing was removed)."""
+    if not path.exists():  # a locked orphan: git prune skips locked ones, so unlock it first
+        with admin_lock(info, shared=True):
+            git(["worktree", "unlock", str(path)], cwd=info.root, check=False)
+        with admin_lock(info):
+            git(["worktree", "prune"], cwd=info.root, check=False)
+        return None
+    args = ["worktree", "remove", *(["--force", "--force"] if force else []), str(path)]
+    with admin_lock(info, shared=True):
+        proc = git(args, cwd=info.root, check=False)
+    return None if proc.returncode == 0 else f"git refused to remove it: {last_line(proc.stderr)}"
+
+
+def _delete_branches(info: Repo, branches: Iterable[str]) -> None:
+    names = sorted(set(branches))
+    if not names:
+        return
+    with admin_lock(info, shared=True):
+        proc = git(["branch", "-D", *names], cwd=info.root, check=False)
+    if proc.returncode != 0 and "not found" not in proc.stderr:
+        raise GitError(f"git branch -D {' '.join(names)} failed: {last_line(proc.stderr)}")

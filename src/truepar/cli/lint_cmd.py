@@ -1,0 +1,62 @@
+"""``truepar lint PLAN``: the plan's parallel-safety findings, each with its rule id and a fix.
+
+Exit 0 when there is no error (warnings are printed), 1 when there is one, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import truepar
+from truepar.agents.lint import lint
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+def lint_command(
+    plan: Annotated[Path, typer.Argument(help="Plan file (TOML, or YAML).", show_default=False)],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the findings as JSON (stdout).")
+    ] = False,
+) -> int:
+    """Check PLAN for what makes parallel runs unsafe or slower than they look."""
+    loaded = truepar.load_plan(plan)
+    findings = lint(loaded)
+    errors = sum(f.severity == "error" for f in findings)
+    if json_out:
+        doc = {
+            "plan": str(plan),
+            "errors": errors,
+            "warnings": len(findings) - errors,
+            "findings": [f.to_json() for f in findings],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return 1 if errors else 0
+    out = Console(highlight=False)
+    if not findings:
+        out.print(f"{plan}: {len(loaded.ops)} ops, no findings")
+        return 0
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, show_lines=False)
+    for col in ("rule", "severity", "ops", "finding and fix"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("rule", "severity"))
+    for f in findings:
+        text = Text(f.message)
+        text.append(f"\nfix: {f.fix}", style="dim")
+        table.add_row(
+            f"{f.rule} {f.name}",
+            Text(f.severity, style=SEVERITY_STYLE[f.severity]),
+            ", ".join(f.ops),
+            text,
+        )
+    out.print(table)
+    out.print(f"{plan}: {errors} error(s), {len(findings) - errors} warning(s)")
+    return 1 if errors else 0

@@ -1,0 +1,204 @@
+"""``truepar swarm AGENTS.toml``: deploy the agents, watch them live, then the results table,
+the merge outcomes, the consolidated session record, and evidence.
+
+Exit 0 when every agent succeeded and every branch landed, 1 when one did not (a failure, a
+timeout, a merge conflict), 2 for bad input, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from truepar.agents.budgets import Preflight
+from truepar.agents.sessions import SessionRecord
+from truepar.agents.swarm import SwarmResult, run_swarm
+from truepar.agents.swarm_config import load_swarm
+from truepar.cli import evidence_cmd
+from truepar.cli.render import LiveProgress, fmt_s
+from truepar.evidence import run_evidence
+from truepar.evidence.canonical import canonical_bytes
+from truepar.evidence.ledger import Ledger
+from truepar.evidence.metadata import utc_now
+from truepar.fileio import atomic_write_json, check_writable
+from truepar.records import RunStatus, Span
+
+#: Agents shown in the live view at once: the running ones first, then the latest to finish.
+LIVE_ROWS = 12
+STATE_STYLE = {"running": "cyan", "ok": "green", "queued": "dim"}
+
+
+class SwarmView(LiveProgress):
+    """The progress line plus one row per agent: state, elapsed, last output line."""
+
+    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+        super().__init__(console, enabled=enabled)
+        self.started: dict[str, float] = {}
+        self.finished: dict[str, tuple[str, float, str]] = {}
+
+    def op_started(self, op_id: str, attempt: int) -> None:
+        super().op_started(op_id, attempt)
+        self.started[op_id] = time.monotonic()
+
+    def op_finished(self, span: Span) -> None:
+        super().op_finished(span)
+        self.finished[span.op_id] = (span.status.value, span.duration_s, span.summary)
+
+    def _render(self) -> Any:
+        head: RenderableType = super()._render()
+        now = time.monotonic()
+        table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
+        for col in ("agent", "state", "elapsed", "last output"):
+            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=60)
+        running = [k for k in self.started if k not in self.finished]
+        done = list(self.finished)[::-1]
+        for op_id in (running + done)[:LIVE_ROWS]:
+            if op_id in self.finished:
+                state, took, last = self.finished[op_id]
+            else:
+                state, took, last = "running", now - self.started[op_id], ""
+            table.add_row(
+                op_id, Text(state, style=STATE_STYLE.get(state, "red")), fmt_s(took), last
+            )
+        return Group(head, table)
+
+
+def swarm_command(
+    agents_file: Annotated[
+        Path, typer.Argument(help="The swarm file (AGENTS.toml).", show_default=False)
+    ],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write what every agent did here (JSON).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view.")] = False,
+    evidence: evidence_cmd.EvidenceOpt = None,
+    ledger: evidence_cmd.LedgerOpt = None,
+    keys: evidence_cmd.KeysOpt = None,
+) -> int:
+    """Deploy the agents of AGENTS_FILE, isolated and within budget, and bring their work back."""
+    if json_out is not None:
+        check_writable(json_out, "--json")
+    swarm = load_swarm(agents_file)
+    out = Console(highlight=False)
+    writer = (
+        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
+        if evidence is not None
+        else None
+    )
+    ledger_path = writer.ledger_path if writer is not None else ledger
+    started = utc_now()
+    out.print(
+        f"swarm {swarm.settings.name}: {len(swarm.agents)} agents, at most "
+        f"{swarm.settings.workers} at once"
+        + (f", one worktree each in {swarm.repo}" if swarm.uses_worktrees else ""),
+        markup=False,
+    )
+    view = SwarmView(Console(stderr=True), enabled=not quiet)
+
+    def said_budget(pre: Preflight) -> None:
+        for line in pre.check.to_json().get("resources", []):
+            if isinstance(line, dict) and line.get("message"):
+                out.print(f"budget: {line['message']}", markup=False)
+
+    def recorded(record: SessionRecord, path: Path) -> None:
+        if ledger_path is None:
+            return
+        digest = hashlib.sha256(canonical_bytes(record.to_dict())).hexdigest()
+        with Ledger(ledger_path) as book:
+            book.append(
+                digest,
+                kind="swarm",
+                plan=swarm.settings.name,
+                signer=None,
+                summary=record.summary(),
+                evidence_path=str(path.resolve()),
+            )
+
+    with view:
+        result = run_swarm(swarm, observer=view, on_record=recorded, on_budget=said_budget)
+    show(out, result)
+    if json_out is not None:
+        atomic_write_json(json_out, result.to_json())
+        out.print(f"results written to {json_out}", markup=False)
+    if writer is not None:
+        doc = run_evidence(result.trace, result.plan, started_utc=started, ended_utc=utc_now())
+        writer.write(doc)
+        writer.finish(
+            kind="run", plan=result.plan.name, summary=evidence_cmd.run_summary(result.trace)
+        )
+    if result.trace.status is RunStatus.INTERRUPTED:
+        return 130
+    return 0 if result.ok else 1
+
+
+def show(console: Console, result: SwarmResult) -> None:
+    """The results table, the kept branches, the aggregation and where the record went."""
+    table = Table(
+        title=f"swarm {result.run_id}",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    wide = console.width >= 100
+    cols = ["agent", "status", "time", "exit", "commits", "diff", "merge", "last output"]
+    if not wide:
+        cols = [c for c in cols if c not in ("exit", "commits", "diff")]
+    for col in cols:
+        table.add_column(
+            col,
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=36 if col in ("merge", "last output") else None,
+        )
+    many = len(result.agents) > 40
+    rows = [a for a in result.agents if not many or a.status != "ok" or a.merge is not None]
+    for a in rows:
+        work = a.work
+        diff = f"{work.files_changed} file(s) +{work.insertions} −{work.deletions}" if work else ""
+        merge = a.merge.summary() if a.merge else ""
+        cells: list[Any] = [
+            a.name,
+            Text(a.status, style="green" if a.status == "ok" else "bold red"),
+            fmt_s(a.duration_s),
+        ]
+        if wide:
+            exit_code = "" if a.exit_code is None else str(a.exit_code)
+            cells += [exit_code, str(len(work.commits)) if work else "", diff]
+        conflict = a.merge is not None and a.merge.status == "conflict"
+        cells += [Text(merge, style="bold red" if conflict else ""), a.last_line]
+        table.add_row(*cells)
+    console.print(table)
+    ok = sum(a.status == "ok" for a in result.agents)
+    if many:
+        console.print(f"({len(result.agents) - len(rows)} more agents ok, not listed)")
+    totals = result.trace.totals
+    console.print(
+        f"{ok}/{len(result.agents)} agents ok · wall {fmt_s(totals.wall_s)} · "
+        f"agent time {fmt_s(totals.sum_op_s)} · average concurrency {totals.avg_concurrency:.1f}",
+        markup=False,
+    )
+    for a in result.agents:
+        if a.merge is not None and a.merge.status == "conflict":
+            console.print(
+                f"[bold red]conflict[/]: {a.name} ({a.branch}) in "
+                f"{', '.join(a.merge.conflict_files) or 'its files'}; aborted, the checkout is as "
+                "it was",
+            )
+        if a.kept:
+            console.print(f"kept: {a.name}: {a.kept}", markup=False)
+    if result.aggregation is not None:
+        console.print(f"aggregation ({result.aggregation.get('strategy')}):", markup=False)
+        console.print(result.aggregation, markup=False)
+    commit = f" and committed as {result.record.commit[:12]}" if result.record.commit else ""
+    console.print(
+        f"session logs in {result.sessions_dir}; record {result.record_path}{commit}",
+        markup=False,
+    )
