@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "subprocess-sleep": ("bench_subprocess", "benchmark_sleep"),
     "cpu": ("bench_cpu", "benchmark"),
     "overhead": ("bench_overhead", "benchmark"),
+    "agents": ("bench_agents", "benchmark"),
     "worktrees-create": ("bench_worktrees", "benchmark_create"),
     "worktrees-remove": ("bench_worktrees", "benchmark_remove"),
 }

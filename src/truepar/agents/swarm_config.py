@@ -153,7 +153,10 @@ def _fill(text: str, values: dict[str, Any], where: str) -> str:
     try:
         return string.Formatter().vformat(text, (), values)
     except (KeyError, IndexError, ValueError) as exc:
-        raise PlanError(f"{where}: cannot fill in {text!r}: {exc!r} is not a task field") from exc
+        raise PlanError(
+            f"{where}: cannot fill in {text!r}: {exc} is not a task field "
+            "(write {{ and }} for literal braces)"
+        ) from exc
 
 
 def _builtins(source: Path) -> dict[str, str]:
