@@ -98,3 +98,12 @@ def by_id(trace: truepar.RunTrace) -> dict[str, truepar.Span]:
 
 def statuses(trace: truepar.RunTrace) -> dict[str, str]:
     return {k: r.status.value for k, r in trace.results.items()}
+
+
+@pytest.fixture
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every git (and agent) in the test gets an identity, and no one's own git config."""
+    from git_helpers import GIT_IDENTITY
+
+    for var, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(var, value)

@@ -4,8 +4,6 @@ id; a clean plan passes; ``truepar run`` refuses what cannot be made safe (TP005
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,37 +11,20 @@ import pytest
 
 import truepar
 from cli_runner import truepar as truepar_cli
+from git_helpers import git
 from truepar.agents.lint import lint
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    ).stdout
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "work" / "repo"
     root.mkdir(parents=True)
-    git("init", "-q", "-b", "main", cwd=root)
+    git(root, "init", "-q", "-b", "main")
     (root / "a.txt").write_text("a\n")
-    git("add", ".", cwd=root)
-    git("commit", "-q", "-m", "first", cwd=root)
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "first")
     return root
 
 
@@ -199,7 +180,7 @@ def by_rule(findings: list[Any]) -> dict[str, Any]:
 
 
 def test_each_anti_pattern_is_flagged_with_its_rule(tmp_path: Path, repo: Path) -> None:
-    git("worktree", "add", "-q", "--detach", str(repo.parent / "loose"), "HEAD", cwd=repo)
+    git(repo, "worktree", "add", "-q", "--detach", str(repo.parent / "loose"), "HEAD")
     plan = truepar.load_plan(write(tmp_path, BAD))
     found = by_rule(lint(plan))
     assert set(found) == {"TP001", "TP002", "TP003", "TP004", "TP005", "TP006", "TP007"}
@@ -259,7 +240,7 @@ writes = ["data.txt"]
 
 
 def test_run_refuses_an_agent_repo_with_a_detached_worktree(tmp_path: Path, repo: Path) -> None:
-    git("worktree", "add", "-q", "--detach", str(repo.parent / "loose"), "HEAD", cwd=repo)
+    git(repo, "worktree", "add", "-q", "--detach", str(repo.parent / "loose"), "HEAD")
     path = write(
         tmp_path,
         """

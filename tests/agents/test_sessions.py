@@ -4,7 +4,6 @@ the same time; one consolidated record and one commit that lists every session."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from git_helpers import git
 from truepar.agents import sessions
 from truepar.agents import worktrees as wt
 from truepar.agents.sessions import SessionLog, SessionRecord
@@ -42,24 +42,7 @@ AGENT = textwrap.dedent(
     """
 )
 
-
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, value in {
-        "GIT_AUTHOR_NAME": "Agent Tester",
-        "GIT_AUTHOR_EMAIL": "agent@example.com",
-        "GIT_COMMITTER_NAME": "Agent Tester",
-        "GIT_COMMITTER_EMAIL": "agent@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }.items():
-        monkeypatch.setenv(var, value)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 @pytest.fixture

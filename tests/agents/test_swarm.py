@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 from pathlib import Path
 
+import pytest
+
 from cli_runner import truepar
+from git_helpers import git
 from test_budgets import GitHubState, gh  # the local GitHub /rate_limit server
 from truepar.agents.swarm import run_swarm
 from truepar.agents.swarm_config import load_swarm
@@ -18,12 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = REPO_ROOT / "scenarios" / "swarm"
 
 __all__ = ("gh",)
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 def make_repo(folder: Path) -> Path:
@@ -52,7 +49,7 @@ def test_scenario_merges_two_reports_the_conflict_and_leaves_nothing_stray(
     tmp_path: Path,
 ) -> None:
     swarm_file, repo = scenario_copy(tmp_path)
-    before = git("rev-parse", "HEAD", cwd=repo).strip()
+    before = git(repo, "rev-parse", "HEAD").strip()
     proc = truepar("swarm", str(swarm_file), "--json", str(tmp_path / "out.json"), columns=200)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one agent's work did not land
     assert "conflict: fix-add-again" in proc.stdout and "calc.py" in proc.stdout
@@ -63,17 +60,17 @@ def test_scenario_merges_two_reports_the_conflict_and_leaves_nothing_stray(
     # the checkout has both landed changes and none of the third's, and a clean tree
     assert "return a + b" in (repo / "calc.py").read_text()
     assert "prints 3" in (repo / "docs" / "usage.md").read_text()
-    assert git("status", "--porcelain", cwd=repo) == ""
+    assert git(repo, "status", "--porcelain") == ""
     # no stray worktree; the conflicting agent's branch is kept so its work is not lost
-    assert git("worktree", "list", "--porcelain", cwd=repo).count("worktree ") == 1
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not (repo.parent / "repo-worktrees").exists()
-    branches = git("branch", "--format=%(refname:short)", cwd=repo).split()
+    branches = git(repo, "branch", "--format=%(refname:short)").split()
     assert len(branches) == 2 and branches[0] == "main" and branches[1].endswith("fix-add-again")
     # one consolidated record, one commit listing every session
-    log = git("log", "--format=%s", f"{before}..HEAD", cwd=repo).splitlines()
+    log = git(repo, "log", "--format=%s", f"{before}..HEAD").splitlines()
     assert log[0].startswith("truepar swarm ") and log[0].endswith(": 3 agents")
     assert sum(s.startswith("truepar: merge agent") for s in log) == 2
-    message = git("log", "-1", "--format=%B", cwd=repo)
+    message = git(repo, "log", "-1", "--format=%B")
     for line in ("- fix-add: merged", "- fix-docs: merged", "- fix-add-again: conflict in calc.py"):
         assert line in message, message
     record = json.loads(Path(data["record"]).read_text())

@@ -20,6 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from git_helpers import git
 from truepar.agents import worktrees as wt
 from truepar.agents._git import admin_lock, open_repo
 from truepar.cli.worktrees_cmd import worktrees_app
@@ -40,26 +41,7 @@ AGENT = textwrap.dedent(
     """
 )
 
-
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh CI machine has no git config: give every git (and agent) an identity, and keep
-    the developer's own config out."""
-    for var, value in {
-        "GIT_AUTHOR_NAME": "Agent Tester",
-        "GIT_AUTHOR_EMAIL": "agent@example.com",
-        "GIT_COMMITTER_NAME": "Agent Tester",
-        "GIT_COMMITTER_EMAIL": "agent@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }.items():
-        monkeypatch.setenv(var, value)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 @pytest.fixture
