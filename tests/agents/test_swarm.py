@@ -176,3 +176,12 @@ def test_bad_swarm_files_are_one_line_exit_2(tmp_path: Path) -> None:
         assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
         assert proc.stderr.strip().count("\n") == 0, (name, proc.stderr)
         assert str(path) in proc.stderr, (name, proc.stderr)
+
+
+def test_a_repository_with_a_detached_worktree_is_refused(tmp_path: Path) -> None:
+    swarm_file, repo = scenario_copy(tmp_path)
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "loose"), "HEAD")
+    proc = truepar("swarm", str(swarm_file))
+    assert proc.returncode == 2 and "TP005 detached-worktree" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert not (repo.parent / "repo-worktrees").exists()  # nothing was started

@@ -32,12 +32,14 @@ from typing import Any
 import truepar
 from truepar.agents import aggregate
 from truepar.agents.budgets import Preflight, preflight
+from truepar.agents.inventory import detached_worktrees
 from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
 from truepar.agents.sessions import SessionRecord, consolidate, new_run_id
 from truepar.agents.swarm_config import Swarm
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
+from truepar.errors import PlanError
 from truepar.plan.models import Defaults, Plan
 from truepar.records import OpResult, RunTrace, Span, Status
 from truepar.tools.agent import AgentOp
@@ -274,6 +276,19 @@ def _plain(value: Any) -> dict[str, Any]:
     return {"value": value}
 
 
+def _refuse_detached(swarm: Swarm) -> None:
+    """TP005, enforced: no agent starts in a repository with a worktree on a detached HEAD."""
+    if swarm.repo is None:
+        return
+    detached = detached_worktrees(swarm.repo)
+    if detached:
+        raise PlanError(
+            f"{swarm.source}: refused, TP005 detached-worktree: worktree {detached[0].path} of "
+            f"{swarm.repo} is on a detached HEAD; fix: git -C {detached[0].path} switch -c "
+            "<branch>, or truepar worktrees clean"
+        )
+
+
 def run_swarm(
     swarm: Swarm,
     *,
@@ -282,6 +297,7 @@ def run_swarm(
     on_budget: Callable[[Preflight], None] | None = None,
 ) -> SwarmResult:
     """Run every agent of ``swarm`` (see the module docstring); return what each did."""
+    _refuse_detached(swarm)
     run_id = new_run_id()
     sessions = (swarm.base_dir / swarm.settings.sessions).resolve() / run_id
     sessions.mkdir(parents=True, exist_ok=True)
