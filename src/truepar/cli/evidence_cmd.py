@@ -342,6 +342,11 @@ def _summary_text(kind: str, summary: Mapping[str, Any]) -> str:
         wall = summary.get("wall_s")
         wall_text = f"{wall:.3f}s" if isinstance(wall, int | float) else "?"
         return f"wall {wall_text} {'ok' if summary.get('ok') else 'FAILED'}"
+    if kind == "swarm":
+        return (
+            f"{summary.get('ok')}/{summary.get('agents')} agents ok, {summary.get('merged')} "
+            f"merged, {summary.get('conflicts')} conflict(s)"
+        )
     if kind == "prove":
         state = "as expected" if summary.get("ok") else "NOT as expected"
         return f"{summary.get('as_expected')}/{summary.get('results')} verdicts {state}"

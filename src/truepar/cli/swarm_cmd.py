@@ -8,6 +8,7 @@ timeout, a merge conflict), 2 for bad input, 130 when interrupted.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,6 +95,10 @@ def swarm_command(
         else None
     )
     ledger_path = writer.ledger_path if writer is not None else ledger
+    if ledger_path is None and os.environ.get("TRUEPAR_LEDGER"):
+        ledger_path = Path(os.environ["TRUEPAR_LEDGER"]).expanduser()
+    if ledger_path is not None:
+        Ledger(ledger_path).close()  # fail now on a path that is not a ledger
     started = utc_now()
     out.print(
         f"swarm {swarm.settings.name}: {len(swarm.agents)} agents, at most "
