@@ -172,6 +172,7 @@ tool = "agent"
 argv = ["true"]
 prompt = "fix"
 repo = "repo"
+isolation = "none"
 """
 
 
@@ -263,3 +264,48 @@ def test_bad_plan_is_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, "[[op]]\nid = 1\n")
     result = truepar_cli("lint", str(path))
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+
+
+def test_a_reader_after_a_writer_is_a_race_not_two_writers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[op]]
+id = "writer"
+tool = "bash"
+argv = ["true"]
+writes = ["data.txt"]
+[[op]]
+id = "peek"
+tool = "read"
+path = "data.txt"
+""",
+    )
+    found = lint(truepar.load_plan(path))
+    assert [(f.rule, f.ops) for f in found] == [("TP002", ("writer", "peek"))]
+
+
+def test_worktree_isolation_in_a_plan_is_flagged_and_refused(tmp_path: Path, repo: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[op]]
+id = "fix-a"
+tool = "agent"
+argv = ["true"]
+prompt = "fix"
+repo = "repo"
+[[op]]
+id = "fix-b"
+tool = "agent"
+argv = ["true"]
+prompt = "fix"
+repo = "repo"
+isolation = "worktree"
+""",
+    )
+    found = by_rule(lint(truepar.load_plan(path)))
+    assert set(found) == {"TP004"} and found["TP004"].ops == ("fix-a", "fix-b")
+    assert "only truepar swarm" in found["TP004"].message
+    result = truepar_cli("run", str(path))
+    assert result.returncode == 2 and "TP004 shared-checkout" in result.stderr

@@ -14,11 +14,14 @@ it. ``error`` findings make ``truepar lint`` exit 1.
 | TP007 fan-out-over-capacity | warning | more ops may start at once on a resource than it allows |
 
 What the scheduler does about each at run time (docs/parallel-patterns.md says more): TP001,
-TP002 and TP004 it makes safe, by running the conflicting ops one after the other in plan order
-(so the lint finding is about intent: say the order with ``after``); TP007 it enforces (the
-excess waits); TP006 it measures rather than hides (the run's verdict says ``serialized``); TP003
-it cannot fix, so a budgeted resource is needed; TP005 it refuses (:func:`refusals`): an agent
-never starts in a repository whose worktrees include a detached HEAD.
+TP002 and TP004 (agents changing one checkout in place) it makes safe, by running the
+conflicting ops one after the other in plan order (so the lint finding is about intent: say the
+order with ``after``); TP007 it enforces (the excess waits); TP006 it measures rather than hides
+(the run's verdict says ``serialized``); TP003 it cannot fix, so a budgeted resource is needed.
+It refuses (:func:`refusals`) TP005 — an agent never starts in a repository whose worktrees
+include a detached HEAD — and the TP004 case of agents asking for worktree isolation in a plan:
+only ``truepar swarm`` creates worktrees, and running them in place would be the opposite of
+what they asked for.
 """
 
 from __future__ import annotations
@@ -107,8 +110,9 @@ def _conflicts(plan: Plan, graph: Graph, anc: list[int]) -> Iterator[Finding]:
         a, b = index[edge.before], index[edge.after]
         if _ordered(anc, a, b):
             continue
+        padded = f" {edge.reason} "
         both_write = edge.reason.startswith("both write") or (
-            " writes " in edge.reason and " reads " not in edge.reason
+            " writes " in padded and " reads " not in padded
         )
         fix = (
             f"add after = [{edge.before!r}] to {edge.after!r} (or write different paths); "
@@ -163,6 +167,26 @@ def _rate_limits(plan: Plan) -> Iterator[Finding]:
         )
 
 
+def _unprovided_isolation(plan: Plan) -> Iterator[Finding]:
+    """Agents that ask for a worktree in a plan: ``truepar run`` has none to give them."""
+    wanting = [
+        op.id
+        for op in plan.ops
+        if op.tool == "agent"
+        and _isolation(op) == "worktree"
+        and not getattr(op, "read_only", False)
+    ]
+    if wanting:
+        yield Finding(
+            "TP004",
+            tuple(wanting),
+            f"{len(wanting)} agent(s) ask for worktree isolation, which only truepar swarm "
+            "provides: run as a plan, they would change the checkout itself",
+            "deploy them with truepar swarm AGENTS.toml (one worktree and branch each), or set "
+            'isolation = "none" (they are then run one at a time) or read_only = true',
+        )
+
+
 def _shared_checkouts(plan: Plan, anc: list[int]) -> Iterator[Finding]:
     by_repo: dict[str, list[int]] = {}
     for i, op in enumerate(plan.ops):
@@ -207,7 +231,8 @@ def _detached(plan: Plan) -> Iterator[Finding]:
                 tuple(ops),
                 f"worktree {w.path} of {repo} is on a detached HEAD: commits made there belong "
                 "to no branch and are lost when it is removed",
-                f"git -C {w.path} switch -c <branch> (keep its work), or truepar worktrees clean",
+                f"git -C {w.path} switch -c <branch> (to keep its work), or git worktree "
+                f"remove {w.path}",
             )
 
 
@@ -280,6 +305,7 @@ def lint(plan: Plan) -> list[Finding]:
         *_conflicts(plan, graph, anc),
         *_rate_limits(plan),
         *_shared_checkouts(plan, anc),
+        *_unprovided_isolation(plan),
         *_detached(plan),
         *_sync_on_async(plan),
         *_fan_out(plan, graph),
@@ -289,7 +315,7 @@ def lint(plan: Plan) -> list[Finding]:
 
 def refusals(plan: Plan) -> Sequence[Finding]:
     """The findings the scheduler refuses to run with (see the module docstring)."""
-    return list(_detached(plan))
+    return [*_unprovided_isolation(plan), *_detached(plan)]
 
 
 def refuse_unsafe(plan: Plan) -> None:

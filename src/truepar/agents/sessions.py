@@ -61,6 +61,7 @@ __all__ = (
     "load_session",
     "new_run_id",
     "record_merge",
+    "reported_tokens",
     "run_agent",
     "session_paths",
     "write_session",
@@ -138,7 +139,7 @@ def run_agent(
         status=status,
         exit_code=code,
         output_tail=tail,
-        tokens=_tokens(meta),
+        tokens=reported_tokens(meta),
         detail=detail,
     )
     meta.unlink(missing_ok=True)
@@ -202,7 +203,7 @@ def _tail(out: Any, lines: int) -> tuple[str, ...]:
     return tuple(text.splitlines()[-lines:]) if lines > 0 else ()
 
 
-def _tokens(meta: Path) -> int | None:
+def reported_tokens(meta: Path) -> int | None:
     try:
         value = json.loads(meta.read_text(encoding="utf-8")).get("tokens")
     except (OSError, ValueError, AttributeError):

@@ -35,7 +35,7 @@ from truepar.agents.budgets import Preflight, preflight
 from truepar.agents.inventory import detached_worktrees
 from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
-from truepar.agents.sessions import SessionRecord, consolidate, new_run_id
+from truepar.agents.sessions import SessionRecord, consolidate, new_run_id, reported_tokens
 from truepar.agents.swarm_config import Swarm
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
@@ -113,7 +113,13 @@ class SwarmResult:
         }
 
 
-def _plan(swarm: Swarm, root: Path, cwd: Mapping[str, Path], sessions: Path) -> Plan:
+def _plan(
+    swarm: Swarm,
+    root: Path,
+    cwd: Mapping[str, Path],
+    sessions: Path,
+    shares: Mapping[str, Mapping[str, float]] | None = None,
+) -> Plan:
     s = swarm.settings
     ops = []
     for a in swarm.agents:
@@ -136,6 +142,7 @@ def _plan(swarm: Swarm, root: Path, cwd: Mapping[str, Path], sessions: Path) -> 
                 tokens=a.tokens,
                 tags=a.tags,
                 check=True,
+                budget_share=dict((shares or {}).get(a.name) or {}),
             )
         )
     return Plan(
@@ -153,10 +160,13 @@ def _common_root(paths: list[Path]) -> Path:
 
 
 @contextlib.contextmanager
-def _worktrees(swarm: Swarm, run_id: str) -> Iterator[dict[str, Worktree]]:
-    """One locked worktree per writing agent; every one unlocked whatever happens."""
+def _worktrees(
+    swarm: Swarm, run_id: str, skip: set[str] | frozenset[str] = frozenset()
+) -> Iterator[dict[str, Worktree]]:
+    """One locked worktree per writing agent (not those in ``skip``); every one unlocked
+    whatever happens."""
     repo = swarm.repo
-    writers = [a for a in swarm.agents if not a.read_only]
+    writers = [a for a in swarm.agents if not a.read_only and a.name not in skip]
     made: dict[str, Worktree] = {}
     if repo is None or not swarm.uses_worktrees or not writers:
         yield made
@@ -259,11 +269,26 @@ def _aggregate(swarm: Swarm, outcomes: list[AgentOutcome]) -> dict[str, Any] | N
     outputs = {o.name: o.result for o in outcomes if o.status == "ok" and o.result is not None}
     if how == "merge":
         merged = aggregate.merge(outputs)
-        return {"strategy": "merge", **_plain(merged)}
+        lines = [f"agreed: {k} = {v!r}" for k, v in merged.values.items()]
+        lines += [f"CONFLICT on {c.key}: {_positions(c.positions)}" for c in merged.conflicts]
+        return {"strategy": "merge", "summary": lines, **_plain(merged)}
     if how == "vote":
-        return {"strategy": "vote", **_plain(aggregate.vote(outputs))}
+        result = aggregate.vote(outputs)
+        lines = [
+            f"TIE on {d.question}: {', '.join(repr(t) for t in d.tied)}"
+            if d.tie
+            else f"{d.question}: {d.winner!r} ({d.votes}/{d.total}, confidence {d.confidence:.0%})"
+            for d in result.decisions
+        ]
+        return {"strategy": "vote", "summary": lines, **_plain(result)}
     escalation = aggregate.escalate(outputs, to=swarm.settings.escalate_to)
-    return {"strategy": "escalate", **escalation.to_dict()}
+    lines = [f"for {escalation.to}: {len(escalation.conflicts)} conflict(s) to decide"]
+    lines += [f"{c.key}: {_positions(c.positions)}" for c in escalation.conflicts]
+    return {"strategy": "escalate", "summary": lines, **escalation.to_dict()}
+
+
+def _positions(positions: Any) -> str:
+    return "; ".join(f"{p.value!r} by {', '.join(p.agents)}" for p in positions)
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -285,7 +310,7 @@ def _refuse_detached(swarm: Swarm) -> None:
         raise PlanError(
             f"{swarm.source}: refused, TP005 detached-worktree: worktree {detached[0].path} of "
             f"{swarm.repo} is on a detached HEAD; fix: git -C {detached[0].path} switch -c "
-            "<branch>, or truepar worktrees clean"
+            f"<branch> (to keep its work), or git worktree remove {detached[0].path}"
         )
 
 
@@ -301,15 +326,19 @@ def run_swarm(
     run_id = new_run_id()
     sessions = (swarm.base_dir / swarm.settings.sessions).resolve() / run_id
     sessions.mkdir(parents=True, exist_ok=True)
-    with _worktrees(swarm, run_id) as trees:
-        home = swarm.repo if swarm.repo is not None else swarm.base_dir
+    home = swarm.repo if swarm.repo is not None else swarm.base_dir
+    # Budgets first: an agent the budget drops gets no worktree.
+    draft_root = _common_root([home, swarm.base_dir])
+    pre = preflight(_plan(swarm, draft_root, {a.name: home for a in swarm.agents}, sessions))
+    if on_budget is not None:
+        on_budget(pre)
+    dropped = set(pre.decision.skip) if pre.decision is not None else set()
+    shares = {op.id: getattr(op, "budget_share", {}) for op in pre.plan.ops}
+    with _worktrees(swarm, run_id, skip=dropped) as trees:
         cwd = {a.name: trees[a.name].path if a.name in trees else home for a in swarm.agents}
         root = _common_root([*cwd.values(), swarm.base_dir])
-        plan = _plan(swarm, root, cwd, sessions)
-        pre = preflight(plan)
-        if on_budget is not None:
-            on_budget(pre)
-        trace = truepar.run(pre.plan, observer=observer, budget=pre.decision)
+        plan = _plan(swarm, root, cwd, sessions, shares)
+        trace = truepar.run(plan, observer=observer, budget=pre.decision)
     brought = _bring_back(swarm, trees, trace)
     outcomes: list[AgentOutcome] = []
     for a in swarm.agents:
@@ -334,9 +363,11 @@ def run_swarm(
             result=value.get("result"),
         )
         outcomes.append(outcome)
-        write_session(
-            sessions, _session(a.name, a.task, a.argv, cwd[a.name], spans, trace, outcome)
-        )
+        meta = sessions / f".session-{a.name}.meta.json"
+        tokens = reported_tokens(meta)
+        meta.unlink(missing_ok=True)
+        log = _session(a.name, a.task, a.argv, cwd[a.name], spans, trace, outcome)
+        write_session(sessions, dataclasses.replace(log, tokens=tokens))
     git_repo = swarm.repo if swarm.repo is not None and not swarm.settings.read_only else None
     record = consolidate(
         sessions,
@@ -349,7 +380,7 @@ def run_swarm(
     return SwarmResult(
         run_id=run_id,
         swarm=swarm,
-        plan=pre.plan,
+        plan=plan,
         trace=trace,
         agents=tuple(outcomes),
         record=record,

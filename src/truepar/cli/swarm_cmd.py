@@ -109,9 +109,9 @@ def swarm_command(
     view = SwarmView(Console(stderr=True), enabled=not quiet)
 
     def said_budget(pre: Preflight) -> None:
-        for line in pre.check.to_json().get("resources", []):
-            if isinstance(line, dict) and line.get("message"):
-                out.print(f"budget: {line['message']}", markup=False)
+        for check in pre.check.resources:
+            if check.message:
+                out.print(f"budget: {check.message}", markup=False)
 
     def recorded(record: SessionRecord, path: Path) -> None:
         if ledger_path is None:
@@ -201,7 +201,8 @@ def show(console: Console, result: SwarmResult) -> None:
             console.print(f"kept: {a.name}: {a.kept}", markup=False)
     if result.aggregation is not None:
         console.print(f"aggregation ({result.aggregation.get('strategy')}):", markup=False)
-        console.print(result.aggregation, markup=False)
+        for line in result.aggregation.get("summary") or ["nothing to aggregate"]:
+            console.print(f"  {line}", markup=False)
     commit = f" and committed as {result.record.commit[:12]}" if result.record.commit else ""
     console.print(
         f"session logs in {result.sessions_dir}; record {result.record_path}{commit}",
