@@ -241,3 +241,35 @@ def test_in_place_agents_on_one_repo_are_ordered(tmp_path: Path) -> None:
     ]
     g = truepar.build_graph(make_plan(tmp_path, ops))
     assert [e.explain() for e in g.edges] == ["second after first: both write repo"]
+
+
+def test_a_running_agents_last_line_is_visible_while_it_runs(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from truepar.tools.agent import live_last_line
+
+    flag = tmp_path / "go"
+    script = (
+        "import os, sys, time\n"
+        "print('step 1: reading', flush=True)\n"
+        f"while not os.path.exists({str(flag)!r}): time.sleep(0.01)\n"
+        "print('done')\n"
+    )
+    op = AgentOp(id="watched", argv=[sys.executable, "-c", script], prompt="")
+    traces: list[truepar.RunTrace] = []
+    runner = threading.Thread(
+        target=lambda: traces.append(truepar.run(make_plan(tmp_path, [op]), backend="async"))
+    )
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while live_last_line("watched") != "step 1: reading" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert live_last_line("watched") == "step 1: reading"
+    finally:
+        flag.touch()
+        runner.join(30)
+    assert traces and traces[0].ok
+    assert live_last_line("watched") == ""  # gone once it finished
+    assert traces[0].results["watched"].value["last_line"] == "done"

@@ -31,6 +31,7 @@ from truepar.evidence.ledger import Ledger
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.records import RunStatus, Span
+from truepar.tools.agent import live_last_line
 
 #: Agents shown in the live view at once: the running ones first, then the latest to finish.
 LIVE_ROWS = 12
@@ -65,7 +66,8 @@ class SwarmView(LiveProgress):
             if op_id in self.finished:
                 state, took, last = self.finished[op_id]
             else:
-                state, took, last = "running", now - self.started[op_id], ""
+                state, took = "running", now - self.started[op_id]
+                last = live_last_line(op_id)
             table.add_row(
                 op_id, Text(state, style=STATE_STYLE.get(state, "red")), fmt_s(took), last
             )

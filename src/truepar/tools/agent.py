@@ -180,14 +180,33 @@ def _output(op: AgentOp, child: Child, code: int) -> ToolOutput:
     return ToolOutput(value, summary, child.out.kept + child.err.kept, error)
 
 
+#: The output of every agent running in this process, by op id: what a live view shows while
+#: they run (a swarm's rows). Plain dict operations, atomic under the GIL.
+_RUNNING: dict[str, Child] = {}
+
+
+def live_last_line(op_id: str) -> str:
+    """The last line agent ``op_id`` has printed so far, while it runs here; else ``""``."""
+    child = _RUNNING.get(op_id)
+    return child.out.last_line() if child is not None else ""
+
+
 def run(op: AgentOp, ctx: ToolContext) -> ToolOutput:
     child = _start(op, ctx)
-    return _output(op, child, wait(child, ctx))
+    _RUNNING[op.id] = child
+    try:
+        return _output(op, child, wait(child, ctx))
+    finally:
+        _RUNNING.pop(op.id, None)
 
 
 async def arun(op: AgentOp, ctx: ToolContext) -> ToolOutput:
     child = _start(op, ctx)
-    return _output(op, child, await await_child(child, ctx))
+    _RUNNING[op.id] = child
+    try:
+        return _output(op, child, await await_child(child, ctx))
+    finally:
+        _RUNNING.pop(op.id, None)
 
 
 AGENT = Tool("agent", AgentOp, run, arun)
