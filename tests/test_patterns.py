@@ -138,8 +138,13 @@ def test_the_guide_shows_exactly_the_tested_commands() -> None:
     assert TESTED - shown == set(), "commands tested here that the guide does not show"
 
 
-def test_budget_toml_mirrors_the_swarm_it_stands_for() -> None:
-    swarm = load_swarm(PATTERNS / "prs" / "AGENTS.toml")
+def test_budget_toml_mirrors_the_swarm_it_stands_for(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"  # the swarm file names a repository; any checkout will do here
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    text = (PATTERNS / "prs" / "AGENTS.toml").read_text()
+    text = text.replace('repo = "../../../.truepar/patterns/prs/repo"', f'repo = "{repo}"')
+    (tmp_path / "AGENTS.toml").write_text(text)
+    swarm = load_swarm(tmp_path / "AGENTS.toml")
     plan = truepar.load_plan(PATTERNS / "prs" / "budget.toml")
     assert [a.name for a in swarm.agents] == [op.id for op in plan.ops]
     assert [(a.resource, a.cost) for a in swarm.agents] == [(o.resource, o.cost) for o in plan.ops]
