@@ -41,7 +41,7 @@ from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock
 from truepar.engine.observer import Observer
 from truepar.errors import PlanError
 from truepar.plan.models import Defaults, Plan
-from truepar.records import OpResult, RunTrace, Span, Status
+from truepar.records import OpResult, RunStatus, RunTrace, Span, Status
 from truepar.tools.agent import AgentOp
 
 #: Worktrees created at once: git serializes its bookkeeping, the checkouts run in parallel.
@@ -239,8 +239,11 @@ def _bring_back(
         result = trace.results.get(a.name)
         merge: MergeOutcome | None = None
         ok = result is not None and result.status is Status.OK
+        # An interrupted swarm merges nothing: whoever stopped it decides what lands; every
+        # branch with commits is kept.
+        strategy = "none" if trace.status is RunStatus.INTERRUPTED else swarm.settings.merge
         if ok and work.commits:
-            merge = merge_back(repo, wt, swarm.settings.merge)
+            merge = merge_back(repo, wt, strategy)
         landed = merge is not None and merge.status in ("merged", "nothing")
         kept: str | None = None
         if work.dirty:
