@@ -158,12 +158,17 @@ def show(console: Console, result: SwarmResult) -> None:
     cols = ["agent", "status", "time", "exit", "commits", "diff", "merge", "last output"]
     if not wide:
         cols = [c for c in cols if c not in ("exit", "commits", "diff")]
+    #: Short columns keep their width; the merge outcome and last output give way first.
+    widths = {"status": 7, "time": 9, "exit": 4, "commits": 7, "diff": 16}
+    widths["agent"] = min(16, max((len(a.name) for a in result.agents), default=5))
     for col in cols:
         table.add_column(
             col,
             no_wrap=True,
             overflow="ellipsis",
+            min_width=widths.get(col),
             max_width=36 if col in ("merge", "last output") else None,
+            ratio=1 if col in ("merge", "last output") else None,
         )
     many = len(result.agents) > 40
     rows = [a for a in result.agents if not many or a.status != "ok" or a.merge is not None]
