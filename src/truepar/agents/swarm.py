@@ -328,7 +328,6 @@ def run_swarm(
     _refuse_detached(swarm)
     run_id = new_run_id()
     sessions = (swarm.base_dir / swarm.settings.sessions).resolve() / run_id
-    sessions.mkdir(parents=True, exist_ok=True)
     home = swarm.repo if swarm.repo is not None else swarm.base_dir
     # Budgets first: an agent the budget drops gets no worktree.
     draft_root = _common_root([home, swarm.base_dir])
@@ -337,6 +336,7 @@ def run_swarm(
         on_budget(pre)
     dropped = set(pre.decision.skip) if pre.decision is not None else set()
     shares = {op.id: getattr(op, "budget_share", {}) for op in pre.plan.ops}
+    sessions.mkdir(parents=True, exist_ok=True)  # after the budget check: a refusal leaves none
     with _worktrees(swarm, run_id, skip=dropped) as trees:
         cwd = {a.name: trees[a.name].path if a.name in trees else home for a in swarm.agents}
         root = _common_root([*cwd.values(), swarm.base_dir])
