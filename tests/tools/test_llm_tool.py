@@ -145,6 +145,8 @@ def test_records_the_tokens_the_server_reports(
     span = trace.spans_of("ask")[0]
     assert "16 in / 7 out tokens" in span.summary
     assert span.bytes_out == len("WHY IS THE SKY BLUE")
+    # the span's (and the context budget's) result tokens are the server's count, not an estimate
+    assert span.tokens_out == expected["completion_tokens"] == 7
 
 
 def test_the_server_sees_the_exact_request(
@@ -216,6 +218,7 @@ def test_a_server_without_usage_says_so(server: tuple[str, Seen], tmp_path: Path
     trace = truepar.run(make_plan(tmp_path, [op]))
     assert trace.results["ask"].value["prompt_tokens"] is None
     assert "no usage reported" in trace.spans[0].summary
+    assert trace.spans[0].tokens_out == truepar.estimate_tokens(trace.spans[0].bytes_out)
 
 
 def test_server_error_fails_the_op_in_one_line(server: tuple[str, Seen], tmp_path: Path) -> None:

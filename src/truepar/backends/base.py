@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from truepar.records import Status
+from truepar.records import Status, estimate_tokens
 from truepar.tools.base import OpBase
 
 
@@ -74,6 +74,16 @@ class Outcome:
     summary: str = ""
     bytes_out: int = 0
     error: str | None = None
+    #: Exact result tokens, when the tool reported them (else estimated from ``bytes_out``).
+    tokens_out: int | None = None
+
+
+def result_tokens(outcome: Outcome) -> int:
+    """The tokens of an attempt's result: exact where its tool reported them, else the
+    documented estimate (:func:`truepar.records.estimate_tokens`)."""
+    if outcome.tokens_out is not None:
+        return outcome.tokens_out
+    return estimate_tokens(outcome.bytes_out)
 
 
 Done = Callable[[Outcome | BaseException], None]

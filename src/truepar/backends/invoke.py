@@ -66,6 +66,7 @@ def _outcome(
         out.summary,
         out.bytes_out,
         out.error,
+        out.tokens_out,
     )
 
 

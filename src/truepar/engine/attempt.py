@@ -11,8 +11,8 @@ import dataclasses
 import os
 import socket
 
-from truepar.backends.base import Backend, OpCall, Outcome
-from truepar.records import Span, Status, estimate_tokens
+from truepar.backends.base import Backend, OpCall, Outcome, result_tokens
+from truepar.records import Span, Status
 from truepar.tools.base import OpBase
 
 _HOST = socket.gethostname()
@@ -66,7 +66,7 @@ def attempt_span(
             cpu_s=outcome.cpu_s,
             child_cpu_s=outcome.child_cpu_s,
             bytes_out=outcome.bytes_out,
-            tokens_out=estimate_tokens(outcome.bytes_out),
+            tokens_out=result_tokens(outcome),
             summary=outcome.summary,
             error=error or outcome.error,
             waited_for=st.waited_for,

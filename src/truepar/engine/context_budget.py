@@ -17,9 +17,9 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from truepar.backends.base import Outcome
+from truepar.backends.base import Outcome, result_tokens
 from truepar.plan.models import Plan
-from truepar.records import BYTES_PER_TOKEN, OpResult, Status, estimate_tokens
+from truepar.records import BYTES_PER_TOKEN, OpResult, Status
 from truepar.tools.base import OpBase
 
 LOWER, TRUNCATE, STOP = "lower", "truncate", "stop"
@@ -54,7 +54,7 @@ class ContextBudget:
         Past ``truncate_at`` a result longer than the op's ``max_output_tokens`` comes back cut
         to it, and only what is kept counts.
         """
-        tokens = estimate_tokens(outcome.bytes_out)
+        tokens = result_tokens(outcome)
         cap = op.max_output_tokens
         truncated = self.truncating and cap is not None and tokens > cap
         if truncated:

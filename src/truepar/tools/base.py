@@ -178,13 +178,16 @@ class ToolOutput:
     """A tool's result: the value, a one-line summary, the size of what it produced.
 
     ``error`` set means the op failed but still has a value worth keeping (a command's output
-    with a non-zero exit code, an HTTP 500 body).
+    with a non-zero exit code, an HTTP 500 body). ``tokens_out``: the exact tokens of the result
+    where the tool knows them (an ``llm`` call's completion tokens, as its server reports them);
+    otherwise they are estimated from ``bytes_out``.
     """
 
     value: Any
     summary: str
     bytes_out: int = 0
     error: str | None = None
+    tokens_out: int | None = None
 
 
 SyncRun = Callable[[Any, ToolContext], ToolOutput]

@@ -163,7 +163,7 @@ def _output(op: LlmOp, completion: ChatCompletion, started: float) -> ToolOutput
         else "no usage reported"
     )
     summary = f"{completion.model} → {choice.finish_reason}, {tokens} ({ms:.0f} ms)"
-    return ToolOutput(value, summary, len(content.encode("utf-8")))
+    return ToolOutput(value, summary, len(content.encode("utf-8")), tokens_out=completion_tokens)
 
 
 def run_llm(op: LlmOp, ctx: ToolContext) -> ToolOutput:
