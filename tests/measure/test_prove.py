@@ -239,3 +239,27 @@ def test_prove_evidence_validates_recomputes_and_catches_edits(report: ProveRepo
     trial = edited["data"]["experiments"][1]["bench"]["trials"][1]
     trial["spans"][0]["end_ns"] += 10**9  # a span made a second longer than its op_s says
     assert any("op_s" in p for p in recompute(edited))
+
+
+def test_prove_evidence_reproduces_here(report: ProveReport, tmp_path: Path) -> None:
+    from truepar.evidence.prove_doc import prove_evidence
+    from truepar.evidence.reproduce import _compare
+
+    doc = prove_evidence(report, started_utc="2024-01-01T00:00:00Z", ended_utc="x")
+    path = tmp_path / "prove.json"
+    path.write_text(json.dumps(doc))
+    proc = truepar_cli("verify", str(path), "--reproduce", "--tolerance", "0.5")
+    # Whether each speedup lands within ±50% depends on how busy this machine is; that the
+    # rerun happened, with the recorded work, and was compared result by result does not.
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert "reproduce" in proc.stdout and "✓ recompute" in proc.stdout
+    for r in report.results:
+        assert f"{r.name}: speedup {r.speedup:.2f} then" in proc.stdout, proc.stdout
+    lines: list[str] = []
+    then = {"k/threads": ("k/threads", 1.0, "serialized"), "k/processes": ("k/p", 2.0, "parallel")}
+    now = {"k/threads": (1.1, "serialized"), "k/processes": (1.2, "parallel")}
+    assert not _compare(then, now, 0.25, lines)
+    assert lines[0].startswith("✓ k/threads: speedup 1.00 then, 1.10 now (+10%)")
+    assert (
+        lines[1] == "✗ k/p: speedup 2.00 then, 1.20 now (−40%), verdict parallel both — beyond ±25%"
+    )

@@ -1,8 +1,11 @@
-"""``verify --reproduce``: run a bench's plan again, here, and compare it with its evidence.
+"""``verify --reproduce``: run a bench's plan (or a prove) again, here, and compare it with its
+evidence.
 
-The same plan file (found at the path the evidence records), the same backends and worker counts,
-the same ``repeat``, ``warmup``, ``cores`` and thresholds. A configuration reproduces when its
-verdict is the same and its speedup is within ``tolerance`` (relative) of the recorded one.
+Bench evidence: the same plan file (found at the path the evidence records), the same backends
+and worker counts, the same ``repeat``, ``warmup``, ``cores`` and thresholds. Prove evidence: the
+same task count, trials and kernel size (``kernel.n``), so the work is identical. A configuration
+reproduces when its verdict is the same and its speedup is within ``tolerance`` (relative) of the
+recorded one.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from truepar.errors import UsageError
 from truepar.measure.bench import bench
+from truepar.measure.prove import ProveReport
 from truepar.measure.results import BenchReport
 from truepar.measure.verdict import Thresholds
 
@@ -27,13 +31,16 @@ class Reproduction:
 
     ok: bool
     lines: list[str]
-    report: BenchReport
+    report: BenchReport | ProveReport
 
 
-def plan_path(doc: Mapping[str, Any]) -> Path:
-    """The plan file a bench evidence names; :class:`UsageError` (one line) if it cannot rerun."""
+def plan_path(doc: Mapping[str, Any]) -> Path | None:
+    """The plan file a bench evidence names (``None`` for prove evidence, which needs none);
+    :class:`UsageError` (one line) if it cannot rerun."""
+    if doc.get("kind") == "prove":
+        return None
     if doc.get("kind") != "bench":
-        raise UsageError("--reproduce needs bench evidence")
+        raise UsageError("--reproduce needs bench or prove evidence")
     plan = doc.get("plan")
     path = plan.get("path") if isinstance(plan, Mapping) else None
     if not isinstance(path, str) or not path or path == "<python>":
@@ -52,10 +59,12 @@ def _key(entry: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def reproduce(doc: Mapping[str, Any], *, tolerance: float = 0.25) -> Reproduction:
-    """Rerun the bench ``doc`` records and compare verdicts and speedups, configuration by one."""
+    """Rerun what ``doc`` records and compare verdicts and speedups, configuration by one."""
     if not tolerance >= 0:
         raise UsageError(f"--tolerance must be 0 or more, not {tolerance}")
     path = plan_path(doc)
+    if path is None:
+        return _reproduce_prove(doc, tolerance)
     data = doc["data"]
     lines: list[str] = []
     recorded_sha = doc["plan"].get("sha256")
@@ -85,32 +94,70 @@ def reproduce(doc: Mapping[str, Any], *, tolerance: float = 0.25) -> Reproductio
         cores=data.get("cores"),
         **kwargs,
     )
-    now = {(r.backend, r.workers): r for r in report.results}
+    now = {(r.backend, r.workers): (r.speedup, r.verdict) for r in report.results}
     ok = bool(report.complete)
     if not report.complete:
         lines.append("the rerun did not complete")
-    for key, old in then.items():
-        label = f"{key[0]} ×{key[1]}"
-        new = now.get(key)
-        if new is None:
+    recorded = {
+        key: (f"{key[0]} ×{key[1]}", float(old["speedup"]), old.get("verdict"))
+        for key, old in then.items()
+    }
+    ok &= _compare(recorded, now, tolerance, lines)
+    return Reproduction(ok=ok, lines=lines, report=report)
+
+
+def _compare(
+    then: Mapping[Any, tuple[str, float, Any]],
+    now: Mapping[Any, tuple[float, Any]],
+    tolerance: float,
+    lines: list[str],
+) -> bool:
+    """One line per recorded configuration; whether every one reproduced."""
+    ok = True
+    for key, (label, s_then, v_then_raw) in then.items():
+        if key not in now:
             lines.append(f"{BAD} {label}: not measured now")
             ok = False
             continue
-        s_then, s_now = float(old["speedup"]), float(new.speedup)
+        s_now, v_now_raw = now[key]
         change = (s_now - s_then) / s_then if s_then else float("inf")
         pct = f"{change * 100:+.0f}%".replace("-", "−")
-        speed_ok = abs(change) <= tolerance
-        v_then, v_now = _verdict(old.get("verdict")), _verdict(new.verdict)
-        verdict_ok = v_then == v_now
+        v_then, v_now = _verdict(v_then_raw), _verdict(v_now_raw)
         text = f"{label}: speedup {s_then:.2f} then, {s_now:.2f} now ({pct})"
         problems = []
-        if not speed_ok:
+        if abs(change) > tolerance:
             problems.append(f"beyond ±{tolerance * 100:.0f}%")
-        if verdict_ok:
+        if v_then == v_now:
             text += f", verdict {v_then} both"
         else:
             problems.append(f"verdict {v_then} then, {v_now} now")
         mark = OK if not problems else BAD
         lines.append(f"{mark} {text}" + ("" if not problems else " — " + "; ".join(problems)))
         ok &= not problems
+    return ok
+
+
+def _reproduce_prove(doc: Mapping[str, Any], tolerance: float) -> Reproduction:
+    """Prove again with the recorded tasks, trials and kernel size; compare by result name."""
+    from truepar.measure.prove import prove
+
+    data = doc["data"]
+    try:
+        then = {
+            str(r["name"]): (str(r["name"]), float(r["speedup"]), r.get("verdict"))
+            for r in data["results"]
+        }
+        tasks, repeat, warmup = int(data["tasks"]), int(data["repeat"]), int(data["warmup"])
+        kernel_n = int(data["kernel"]["n"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"--reproduce: the evidence's data cannot be rerun: {exc!r}") from exc
+    report = prove(tasks=tasks, repeat=repeat, warmup=warmup, kernel_n=kernel_n)
+    lines: list[str] = []
+    if not report.complete:
+        lines.append("the rerun did not complete")
+    now = {r.name: (r.speedup, r.verdict) for r in report.results}
+    ok = _compare(then, now, tolerance, lines) and report.complete
+    if not report.checksums_ok:
+        lines.append(f"{BAD} a task result was wrong or missing in the rerun")
+        ok = False
     return Reproduction(ok=ok, lines=lines, report=report)
