@@ -215,20 +215,24 @@ def _repos(plan: Plan) -> dict[Path, list[str]]:
 
 
 def _detached(plan: Plan) -> Iterator[Finding]:
+    for repo, ops in _repos(plan).items():
+        yield from detached_in(repo, tuple(ops))
+
+
+def detached_in(repo: Path, ops: tuple[str, ...]) -> Iterator[Finding]:
+    """TP005 for each worktree of ``repo`` on a detached HEAD (``ops`` are the agents there)."""
     from truepar.agents.inventory import detached_worktrees
     from truepar.agents.worktrees import GitError
 
-    for repo, ops in _repos(plan).items():
-        if not (repo / ".git").exists():
-            continue
+    if (repo / ".git").exists():
         try:
             detached = detached_worktrees(repo)
         except GitError:
-            continue
+            detached = []
         for w in detached:
             yield Finding(
                 "TP005",
-                tuple(ops),
+                ops,
                 f"worktree {w.path} of {repo} is on a detached HEAD: commits made there belong "
                 "to no branch and are lost when it is removed",
                 f"git -C {w.path} switch -c <branch> (to keep its work), or git worktree "
@@ -320,7 +324,11 @@ def refusals(plan: Plan) -> Sequence[Finding]:
 
 def refuse_unsafe(plan: Plan) -> None:
     """Raise :class:`PlanError` with the rule id when ``plan`` cannot be made safe to run."""
-    found = refusals(plan)
+    refuse(plan.source, refusals(plan))
+
+
+def refuse(source: str, found: Sequence[Finding]) -> None:
+    """Raise :class:`PlanError` for the first of ``found``: its rule id, what, and the fix."""
     if found:
         first = found[0]
-        raise PlanError(f"{plan.source}: refused, {first.line()}; fix: {first.fix}")
+        raise PlanError(f"{source}: refused, {first.line()}; fix: {first.fix}")

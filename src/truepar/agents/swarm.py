@@ -32,14 +32,13 @@ from typing import Any
 import truepar
 from truepar.agents import aggregate
 from truepar.agents.budgets import Preflight, preflight
-from truepar.agents.inventory import detached_worktrees
+from truepar.agents.lint import detached_in, refuse
 from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
 from truepar.agents.sessions import SessionRecord, consolidate, new_run_id, reported_tokens
 from truepar.agents.swarm_config import Swarm
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
-from truepar.errors import PlanError
 from truepar.plan.models import Defaults, Plan
 from truepar.records import OpResult, RunStatus, RunTrace, Span, Status
 from truepar.tools.agent import AgentOp
@@ -306,15 +305,9 @@ def _plain(value: Any) -> dict[str, Any]:
 
 def _refuse_detached(swarm: Swarm) -> None:
     """TP005, enforced: no agent starts in a repository with a worktree on a detached HEAD."""
-    if swarm.repo is None:
-        return
-    detached = detached_worktrees(swarm.repo)
-    if detached:
-        raise PlanError(
-            f"{swarm.source}: refused, TP005 detached-worktree: worktree {detached[0].path} of "
-            f"{swarm.repo} is on a detached HEAD; fix: git -C {detached[0].path} switch -c "
-            f"<branch> (to keep its work), or git worktree remove {detached[0].path}"
-        )
+    if swarm.repo is not None:
+        names = tuple(a.name for a in swarm.agents)
+        refuse(str(swarm.source), list(detached_in(swarm.repo, names)))
 
 
 def run_swarm(

@@ -113,11 +113,7 @@ def bench_command(
         )
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    writer = (
-        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
-        if evidence is not None
-        else None
-    )
+    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
     cores = cores_available()
     started = utc_now()
     runs = (len(names) * len(counts) + 1) * (repeat + warmup)

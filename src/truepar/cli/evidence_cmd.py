@@ -67,6 +67,40 @@ KeysOpt = Annotated[
 ]
 
 
+def ledger_path(ledger: Path | None) -> Path | None:
+    """``--ledger``, else ``$TRUEPAR_LEDGER`` when set, else none; checked to be a ledger now,
+    so a bad path fails before the work, not after it."""
+    if ledger is None and os.environ.get("TRUEPAR_LEDGER"):
+        ledger = Path(os.environ["TRUEPAR_LEDGER"]).expanduser()
+    if ledger is not None:
+        Ledger(ledger).close()
+    return ledger
+
+
+def record_in_ledger(
+    path: Path,
+    doc: Mapping[str, Any],
+    *,
+    kind: str,
+    plan: str,
+    signer: str | None,
+    summary: Mapping[str, Any],
+    file: Path,
+) -> int:
+    """Append ``doc`` (hashed over its canonical form, as written to ``file``); its record's seq."""
+    digest = hashlib.sha256(canonical_bytes(doc)).hexdigest()
+    with Ledger(path) as ledger:
+        record = ledger.append(
+            digest,
+            kind=kind,
+            plan=plan,
+            signer=signer,
+            summary=dict(summary),
+            evidence_path=str(file.resolve()),
+        )
+    return record.seq
+
+
 class EvidenceWriter:
     """Writes one evidence file (signed when a key exists) and records it in the ledger at the end.
 
@@ -86,12 +120,15 @@ class EvidenceWriter:
             self.key = load_private_key(private)  # loose permissions: UsageError, exit 2
         else:
             self.unsigned_note = f"no private key in {folder}: evidence is unsigned"
-        self.ledger_path: Path | None = ledger
-        if ledger is None and os.environ.get("TRUEPAR_LEDGER"):
-            self.ledger_path = Path(os.environ["TRUEPAR_LEDGER"]).expanduser()
-        if self.ledger_path is not None:
-            Ledger(self.ledger_path).close()  # fail now on a path that is not a ledger
+        self.ledger_path = ledger_path(ledger)
         self.last: dict[str, Any] | None = None
+
+    @classmethod
+    def optional(
+        cls, out: Path | None, *, keys: Path | None, ledger: Path | None, console: Console
+    ) -> EvidenceWriter | None:
+        """A writer when ``--evidence`` was given, else ``None``."""
+        return None if out is None else cls(out, keys=keys, ledger=ledger, console=console)
 
     @property
     def signer(self) -> str | None:
@@ -115,17 +152,16 @@ class EvidenceWriter:
         )
         if self.ledger_path is None:
             return
-        digest = hashlib.sha256(canonical_bytes(self.last)).hexdigest()
-        with Ledger(self.ledger_path) as ledger:
-            record = ledger.append(
-                digest,
-                kind=kind,
-                plan=plan,
-                signer=self.signer,
-                summary=dict(summary),
-                evidence_path=str(self.out.resolve()),
-            )
-        self.console.print(f"ledger record {record.seq} in {self.ledger_path}", markup=False)
+        seq = record_in_ledger(
+            self.ledger_path,
+            self.last,
+            kind=kind,
+            plan=plan,
+            signer=self.signer,
+            summary=summary,
+            file=self.out,
+        )
+        self.console.print(f"ledger record {seq} in {self.ledger_path}", markup=False)
 
 
 def bench_summary(report: Any) -> dict[str, Any]:

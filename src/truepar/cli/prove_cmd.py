@@ -54,11 +54,7 @@ def prove_command(
     outputs.check()
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    writer = (
-        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
-        if evidence is not None
-        else None
-    )
+    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
     started = utc_now()
     report = prove(
         tasks=tasks, repeat=repeat, on_progress=lambda s: err.print(f"proving: {s}", style="dim")

@@ -51,11 +51,7 @@ def run_command(
     refuse_unsafe(loaded)  # what the scheduler cannot make safe, refused with its rule id
     pre = preflight(loaded)  # live budgets checked before anything starts; policy applied
     out = Console(highlight=False)
-    writer = (
-        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
-        if evidence is not None
-        else None
-    )
+    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
     started = utc_now()
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:

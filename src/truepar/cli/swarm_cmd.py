@@ -7,8 +7,6 @@ timeout, a merge conflict), 2 for bad input, 130 when interrupted.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,8 +24,6 @@ from truepar.agents.swarm_config import load_swarm
 from truepar.cli import evidence_cmd
 from truepar.cli.render import LiveProgress, fmt_s
 from truepar.evidence import run_evidence
-from truepar.evidence.canonical import canonical_bytes
-from truepar.evidence.ledger import Ledger
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.records import RunStatus, Span
@@ -91,16 +87,8 @@ def swarm_command(
         check_writable(json_out, "--json")
     swarm = load_swarm(agents_file)
     out = Console(highlight=False)
-    writer = (
-        evidence_cmd.EvidenceWriter(evidence, keys=keys, ledger=ledger, console=out)
-        if evidence is not None
-        else None
-    )
-    ledger_path = writer.ledger_path if writer is not None else ledger
-    if ledger_path is None and os.environ.get("TRUEPAR_LEDGER"):
-        ledger_path = Path(os.environ["TRUEPAR_LEDGER"]).expanduser()
-    if ledger_path is not None:
-        Ledger(ledger_path).close()  # fail now on a path that is not a ledger
+    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
+    book = writer.ledger_path if writer is not None else evidence_cmd.ledger_path(ledger)
     started = utc_now()
     out.print(
         f"swarm {swarm.settings.name}: {len(swarm.agents)} agents, at most "
@@ -116,17 +104,15 @@ def swarm_command(
                 out.print(f"budget: {check.message}", markup=False)
 
     def recorded(record: SessionRecord, path: Path) -> None:
-        if ledger_path is None:
-            return
-        digest = hashlib.sha256(canonical_bytes(record.to_dict())).hexdigest()
-        with Ledger(ledger_path) as book:
-            book.append(
-                digest,
+        if book is not None:
+            evidence_cmd.record_in_ledger(
+                book,
+                record.to_dict(),
                 kind="swarm",
                 plan=swarm.settings.name,
                 signer=None,
                 summary=record.summary(),
-                evidence_path=str(path.resolve()),
+                file=path,
             )
 
     with view:

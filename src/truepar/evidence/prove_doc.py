@@ -21,12 +21,8 @@ from truepar.evidence.document import (
     plan_section,
 )
 from truepar.evidence.metadata import collect
-from truepar.measure.prove import (
-    ProveReport,
-    count_wrong,
-    expected_verdict,
-    result_name,
-)
+from truepar.measure.prove import ProveReport, experiment_results
+from truepar.records import finite
 
 
 def prove_evidence(report: ProveReport, *, started_utc: str, ended_utc: str) -> dict[str, Any]:
@@ -64,34 +60,9 @@ def recompute_prove(doc: Mapping[str, Any]) -> list[str]:
         bench = exp["bench"]
         out += [f"{prefix}: {line}" for line in _recompute_bench_data(exp["plan"], bench, env)]
         report = bench_report_of(exp["plan"], bench, env)
-        base = report.baseline.backend if report.baseline else "sequential"
         want = {str(k): str(v) for k, v in exp["expected_digests"].items()}
-        kind = prefix.removeprefix("control: ")
-        for r in report.results:
-            checked, wrong = count_wrong(report.samples, base, r.backend, r.workers, want)
-            expected = expected_verdict(kind, r.backend, gil=gil, cores=cores, tasks=tasks)
-            failed = r.errors > 0 or bool(r.failed_only_here)
-            checksums_ok = wrong == 0 and not failed
-            derived.append(
-                {
-                    "name": result_name(prefix, r.backend, not gil),
-                    "backend": r.backend,
-                    "workers": r.workers,
-                    "speedup": r.speedup,
-                    "speedup_ci": list(r.speedup_ci),
-                    "cores_used": r.cores_used,
-                    "work_ratio": r.work_ratio,
-                    "wall_s": r.wall_s,
-                    "baseline_wall_s": report.baseline.wall_s if report.baseline else None,
-                    "verdict": r.verdict,
-                    "reasons": list(r.reasons),
-                    "expected": expected,
-                    "as_expected": r.verdict == expected,
-                    "checksums_ok": checksums_ok,
-                    "checked": checked,
-                    "wrong": wrong,
-                }
-            )
+        results = experiment_results(prefix, report, want, gil=gil, cores=cores, tasks=tasks)
+        derived += [finite(r.to_json()) for r in results]
     stored = list(data["results"])
     if len(stored) != len(derived):
         out.append(f"results: {len(stored)} in the evidence, {len(derived)} from its experiments")

@@ -292,25 +292,9 @@ def prove(
             warmup=warmup,
             thresholds=thresholds,
         )
-        kind = exp.prefix.removeprefix("control: ")
-        measured.append(
-            ProveExperiment(
-                exp.prefix,
-                plan,
-                report,
-                {op_id: digest(v) for op_id, v in exp.expected_values.items()},
-            )
-        )
-        for r in report.results:
-            results.append(
-                _result(
-                    r,
-                    report,
-                    result_name(exp.prefix, r.backend, not gil),
-                    expected_verdict(kind, r.backend, gil=gil, cores=cores, tasks=tasks),
-                    exp.expected_values,
-                )
-            )
+        want = {op_id: digest(v) for op_id, v in exp.expected_values.items()}
+        measured.append(ProveExperiment(exp.prefix, plan, report, want))
+        results += experiment_results(exp.prefix, report, want, gil=gil, cores=cores, tasks=tasks)
         for w in report.warnings:
             if not exp.expected_values and "different results on different sequential runs" in w:
                 continue  # the decoy: its turn count is meant to vary
@@ -346,15 +330,39 @@ def _time_one(n: int) -> float:
     return time.perf_counter() - t0
 
 
+def experiment_results(
+    prefix: str,
+    report: BenchReport,
+    want: Mapping[str, str],
+    *,
+    gil: bool,
+    cores: int,
+    tasks: int,
+) -> list[ProveResult]:
+    """One experiment's results, judged against what this GIL state, core count and task count
+    should give, every task result checked against the digests in ``want``. Evidence is
+    recomputed with the same function."""
+    kind = prefix.removeprefix("control: ")
+    return [
+        _result(
+            r,
+            report,
+            result_name(prefix, r.backend, not gil),
+            expected_verdict(kind, r.backend, gil=gil, cores=cores, tasks=tasks),
+            want,
+        )
+        for r in report.results
+    ]
+
+
 def _result(
     r: ConfigResult,
     report: BenchReport,
     name: str,
     expected: Verdict,
-    values: Mapping[str, Any],
+    want: Mapping[str, str],
 ) -> ProveResult:
     base = report.baseline.backend if report.baseline else "sequential"
-    want = {op_id: digest(v) for op_id, v in values.items()}
     checked, wrong = count_wrong(report.samples, base, r.backend, r.workers, want)
     failed = r.errors > 0 or bool(r.failed_only_here)
     return ProveResult(

@@ -21,15 +21,10 @@ import truepar
 from truepar.evidence.keys import Trust
 from truepar.evidence.signing import check_signature
 from truepar.report import svg
+from truepar.report.markdown import num
 from truepar.report.timeline import Timeline, bench_timelines, benches, timelines
 
 KINDS = ("bench", "run", "prove")
-
-
-def _num(value: Any, spec: str = ".2f", suffix: str = "") -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    return format(value, spec) + suffix
 
 
 def _ci(value: Any, ci: Any, fmt: Callable[[float], str]) -> str:
@@ -42,7 +37,7 @@ def _ci(value: Any, ci: Any, fmt: Callable[[float], str]) -> str:
 
 
 def _ratio(value: Any) -> str:
-    return _num(value, ".2f", "×")
+    return num(value, ".2f", "×")
 
 
 def signature_status(doc: Mapping[str, Any], trust: Trust | None) -> dict[str, Any]:
@@ -73,10 +68,10 @@ def _rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "best": label == best and r is not baseline,
                 "wall": _ci(r.get("wall_s"), r.get("wall_ci_s"), svg.fmt_time),
                 "speedup": _ci(r.get("speedup"), r.get("speedup_ci"), _ratio),
-                "efficiency": _num(r.get("efficiency"), ".0%"),
-                "cores": _num(r.get("cores_used")),
-                "work_ratio": _num(r.get("work_ratio")),
-                "bound": _num(r.get("bound_efficiency")),
+                "efficiency": num(r.get("efficiency"), ".0%"),
+                "cores": num(r.get("cores_used")),
+                "work_ratio": num(r.get("work_ratio")),
+                "bound": num(r.get("bound_efficiency")),
                 "verdict": r.get("verdict"),
                 "reasons": list(r.get("reasons") or []) if r is not baseline else [],
             }
@@ -126,8 +121,8 @@ def _prove_view(data: Mapping[str, Any]) -> dict[str, Any]:
             "backend": r["backend"],
             "workers": r["workers"],
             "speedup": _ci(r.get("speedup"), r.get("speedup_ci"), _ratio),
-            "cores": _num(r.get("cores_used")),
-            "work_ratio": _num(r.get("work_ratio")),
+            "cores": num(r.get("cores_used")),
+            "work_ratio": num(r.get("work_ratio")),
             "verdict": r.get("verdict"),
             "expected": r.get("expected"),
             "ok": bool(r.get("as_expected")) and bool(r.get("checksums_ok")),
@@ -144,8 +139,8 @@ def _run_totals(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("status", str(data.get("status"))),
         ("wall", svg.fmt_time(float(totals.get("wall_s") or 0))),
         ("CPU", svg.fmt_time(float(totals.get("cpu_s") or 0))),
-        ("avg concurrency", _num(totals.get("avg_concurrency"))),
-        ("cores used", _num(totals.get("cores_used"))),
+        ("avg concurrency", num(totals.get("avg_concurrency"))),
+        ("cores used", num(totals.get("cores_used"))),
         ("ok", str(totals.get("ok"))),
         ("failed", str(totals.get("failed"))),
         ("skipped", str(totals.get("skipped"))),

@@ -35,8 +35,11 @@ def _secs(seconds: Any) -> str:
     return f"{seconds:.2f} s"
 
 
-def _num(value: Any, spec: str = ".2f") -> str:
-    return format(value, spec) if isinstance(value, int | float) else "—"
+def num(value: Any, spec: str = ".2f", suffix: str = "") -> str:
+    """``value`` formatted, or "—" where the evidence has no number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return format(value, spec) + suffix
 
 
 def _environment(env: Mapping[str, Any]) -> str:
@@ -91,7 +94,7 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
             best_result = r
         name = str(r["backend"]) + (" (baseline)" if baseline and i == 0 else "")
         lo, hi = (r.get("speedup_ci") or [None, None])[:2]
-        speedup = f"{_num(r.get('speedup'))}× [{_num(lo)}–{_num(hi)}]"
+        speedup = f"{num(r.get('speedup'))}× [{num(lo)}–{num(hi)}]"
         verdict = r.get("verdict")
         lines.append(
             _row(
@@ -100,8 +103,8 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
                     r["workers"],
                     _secs(r.get("wall_s")),
                     speedup,
-                    _num(r.get("cores_used")),
-                    _num(r.get("work_ratio")),
+                    num(r.get("cores_used")),
+                    num(r.get("work_ratio")),
                     f"**{verdict}**" if verdict else None,
                 ]
             )
@@ -132,8 +135,8 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
             [
                 _secs(totals.get("wall_s")),
                 _secs(totals.get("cpu_s")),
-                _num(totals.get("avg_concurrency")),
-                _num(totals.get("cores_used")),
+                num(totals.get("avg_concurrency")),
+                num(totals.get("cores_used")),
                 totals.get("ops"),
                 totals.get("ok"),
                 totals.get("failed"),
@@ -173,9 +176,9 @@ def _prove(doc: Mapping[str, Any]) -> list[str]:
                 [
                     r["name"],
                     r["workers"],
-                    f"{_num(r.get('speedup'))}× [{_num(lo)}–{_num(hi)}]",
-                    _num(r.get("cores_used")),
-                    _num(r.get("work_ratio")),
+                    f"{num(r.get('speedup'))}× [{num(lo)}–{num(hi)}]",
+                    num(r.get("cores_used")),
+                    num(r.get("work_ratio")),
                     f"**{r.get('verdict')}**",
                     r.get("expected"),
                     "✓" if good else "✗",
