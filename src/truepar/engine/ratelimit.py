@@ -16,11 +16,13 @@ process naming the same file and resource shares one limit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,17 +57,31 @@ def describe_window(limit: int, window_ms: int) -> str:
 class _Counter:
     """One pyrate-limiter bucket and the clock its items are stamped with."""
 
-    def __init__(self, bucket: AbstractBucket, name: str, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        bucket: AbstractBucket,
+        name: str,
+        now_ms: Callable[[], int],
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
         from pyrate_limiter import RateItem
 
         self.item = RateItem
         self.bucket = bucket
         self.name = name
         self.now_ms = now_ms
+        #: A shared log's file lock, held from the timestamp to the insert: taken before it, a
+        #: stamp would be as old as the wait for the other process, and the op counted earlier
+        #: than it goes. The lock is reentrant, so the bucket's own ``put`` takes it again.
+        self.lock = lock if lock is not None else contextlib.nullcontext()
         self._puts = 0
 
     def take(self, weight: int) -> int:
         """Count ``weight`` now and return 0, or return the milliseconds until it would fit."""
+        with self.lock:
+            return self._take(weight)
+
+    def _take(self, weight: int) -> int:
         now = self.now_ms()
         item = self.item(self.name, now, weight)
         if self.bucket.put(item):
@@ -112,7 +128,7 @@ class RateGate:
             bucket = SQLiteBucket.init_from_file(
                 rates, table=_table(name, kind), db_path=str(shared_file), use_file_lock=True
             )
-            return _Counter(bucket, f"{name}:{kind}", now_ms)
+            return _Counter(bucket, f"{name}:{kind}", now_ms, lock=bucket.lock)
 
         self._requests = (
             counter("requests", [Rate(n, ms) for n, ms in windows]) if windows else None
