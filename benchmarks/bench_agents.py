@@ -8,13 +8,20 @@ cores (plain asyncio was measured at 2.39 s here).
 - ``truepar swarm`` (``run_swarm``, ``count = 1000``): the agents' run (its trace wall), and
   the whole swarm (outer: plan, run, one session log pair per agent, the consolidated record).
 - peer: plain asyncio, ``create_subprocess_exec`` × 1,000 with pipes, ``gather``.
+- floors: what starting and reaping 1,000 children costs here with no framework at all —
+  ``os.posix_spawn`` with two pipes each, then ``waitpid``, from one process and from two
+  (500 each, one per core). Starting children takes the parent's whole core, and more threads
+  of one process do not help (they share its address space); only more processes do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import truepar
@@ -63,6 +70,48 @@ def _asyncio() -> Metrics:
     return {"wall_s": seconds, "outer_s": seconds}
 
 
+def _spawn_and_reap(count: int) -> list[int]:
+    """Start ``count`` children, stdout and stderr on pipes; wait for all; their exit codes."""
+    program = shutil.which(ARGV[0])
+    assert program is not None
+    children = []
+    for _ in range(count):
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+        pid = os.posix_spawn(program, list(ARGV), os.environ, file_actions=actions)
+        os.close(out_w)
+        os.close(err_w)
+        children.append((pid, out_r, err_r))
+    codes = []
+    for pid, out_r, err_r in children:
+        codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        os.close(out_r)
+        os.close(err_r)
+    return codes
+
+
+def _floor(processes: int) -> Callable[[], Metrics]:
+    def run() -> Metrics:
+        def all_of_them() -> list[int]:
+            if processes == 1:
+                return _spawn_and_reap(AGENTS)
+            helpers = []
+            for _ in range(processes):
+                pid = os.fork()
+                if pid == 0:  # a helper: its share, then its verdict as the exit code
+                    codes = _spawn_and_reap(AGENTS // processes)
+                    os._exit(0 if all(c == 0 for c in codes) else 1)
+                helpers.append(pid)
+            return [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in helpers]
+
+        seconds, codes = timed(all_of_them)
+        check(all(c == 0 for c in codes), "every child exited 0")
+        return {"wall_s": seconds, "outer_s": seconds}
+
+    return run
+
+
 def benchmark() -> Benchmark:
     ops = Variant("truepar agent ops, async ×1000", "truepar", _ops)
     swarm = Variant(
@@ -88,6 +137,13 @@ def benchmark() -> Benchmark:
                 "peer",
                 _asyncio,
                 note="pipes read with communicate(), gather",
+            ),
+            Variant("posix_spawn + waitpid, one process", "floor", _floor(1)),
+            Variant(
+                "posix_spawn + waitpid, two processes",
+                "floor",
+                _floor(2),
+                note="500 children each, forked helpers",
             ),
         ],
         notes=["truepar: metric from trace.totals.wall_s; outer = around the whole call"],

@@ -13,8 +13,11 @@ retried one at a time so the work is complete), and one at a time.
     .venv/bin/python benchmarks/bench_worktrees.py --quick    # 2 repetitions
     .venv/bin/python benchmarks/bench_worktrees.py --dir /dev/shm   # repository on tmpfs
 
-Checking out 900 files is most of the cost, and how fast a file system creates small files
-varies by an order of magnitude between folders of one machine: compare rows of one run only.
+The floor writes the same 900 files (30 folders) into each worktree folder with plain
+``os.open``/``write`` and no git at all, batched the same way: what any full checkout costs at
+least on this file system. Checking out 900 files is most of the cost, and how fast a file
+system creates small files varies by an order of magnitude between folders of one machine, and
+from minute to minute on a shared virtual disk: compare rows of one run only.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ def _git(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[
     return proc
 
 
+def _text(i: int) -> str:
+    return f"# file {i}\n" + "VALUE = 1\n" * 20
+
+
 def repo() -> Path:
     """A 900-file repository (30 folders × 30 files) in a temporary folder, made once."""
     global _repo
@@ -67,7 +74,7 @@ def repo() -> Path:
         for i in range(FILES):
             path = root / f"pkg{i // 30:02d}" / f"module{i % 30:02d}.py"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"# file {i}\n" + "VALUE = 1\n" * 20)
+            path.write_text(_text(i))
         _git(root, "init", "-q", "-b", "main")
         _git(root, "add", "-A")
         _git(root, "-c", "user.name=bench", "-c", "user.email=b@b", "commit", "-qm", "init")
@@ -152,6 +159,25 @@ def _plain_create_sequential() -> Metrics:
     return {"ms": _ms(wall), "wall_ms": wall * 1e3, "failures": 0}
 
 
+def _write_files(name: str) -> None:
+    """The floor: the repository's 900 files written into a new folder, with no git."""
+    top = _path(name)
+    for i in range(FILES):
+        if i % 30 == 0:
+            (top / f"pkg{i // 30:02d}").mkdir(parents=True)
+        fd = os.open(top / f"pkg{i // 30:02d}" / f"module{i % 30:02d}.py", os.O_CREAT | os.O_WRONLY)
+        try:
+            os.write(fd, _text(i).encode())
+        finally:
+            os.close(fd)
+
+
+def _files_only() -> Metrics:
+    wall, _ = _batched(_write_files)
+    check(all(len(list(_path(n).rglob("*.py"))) == FILES for n in _names()), "900 files each")
+    return {"ms": _ms(wall), "wall_ms": wall * 1e3, "failures": 0}
+
+
 def benchmark_create() -> Benchmark:
     headline = Variant(f"truepar create ({BATCH} at once)", "truepar", _truepar_create, setup=reset)
     return Benchmark(
@@ -174,6 +200,9 @@ def benchmark_create() -> Benchmark:
             ),
             Variant(
                 "git worktree add (one at a time)", "peer", _plain_create_sequential, setup=reset
+            ),
+            Variant(
+                f"900 files written, no git ({BATCH} at once)", "floor", _files_only, setup=reset
             ),
         ],
         notes=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +107,24 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for var, value in GIT_IDENTITY.items():
         monkeypatch.setenv(var, value)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tests_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes in the user's truepar data folder, module fixtures included: the evidence
+    and ledger that commands write by default land in a temporary one (subprocesses inherit it
+    through the environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data-session")))
+        for var in ("TRUEPAR_LEDGER", "TRUEPAR_EVIDENCE_DIR"):
+            patch.delenv(var, raising=False)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test's own truepar data folder (``$XDG_DATA_HOME/truepar``): its default evidence
+    and ledger, apart from every other test's."""
+    data = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    return data / "truepar"

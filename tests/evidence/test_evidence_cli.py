@@ -166,3 +166,52 @@ def test_run_evidence_verifies_and_is_recorded(world: dict[str, Path], tmp_path:
 def test_verify_needs_something_to_check() -> None:
     proc = truepar("verify")
     assert proc.returncode == 2 and "EVIDENCE" in proc.stderr
+
+
+def test_every_run_and_bench_writes_evidence_by_default(
+    world: dict[str, Path], data_dir: Path
+) -> None:
+    """No flag: one evidence file per command in the data folder, each recorded in its ledger."""
+    for args in (
+        ("run", str(world["plan"]), "-q"),
+        ("bench", str(world["plan"]), "--backends", "fake", "--workers", "2", "--repeat", "1"),
+    ):
+        proc = truepar(*args, "--keys", str(world["keys"]))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = sorted((data_dir / "evidence").glob("*.json"))
+    assert sorted(f.name.split("-")[1:3] for f in files) == [["bench", "fakes"], ["run", "fakes"]]
+    for file in files:
+        proc = truepar("verify", str(file), "--trust", str(world["trust"]))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = truepar("verify", "--ledger", str(data_dir / "ledger.sqlite"))
+    assert proc.returncode == 0 and "2 records, chain intact" in proc.stdout
+    history = truepar("history")  # the default ledger, as the commands' default
+    assert history.returncode == 0, history.stdout + history.stderr
+    assert " run " in history.stdout and " bench " in history.stdout
+
+
+def test_evidence_dir_from_the_environment(
+    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUEPAR_EVIDENCE_DIR", str(tmp_path / "ev"))
+    proc = truepar("run", str(world["plan"]), "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (file,) = (tmp_path / "ev").glob("*-run-fakes-*.json")
+    assert f"evidence written to {file}" in proc.stdout.replace("\n", "")
+    assert "evidence is unsigned" in proc.stdout  # no key in the default key folder
+
+
+def test_no_evidence_writes_nothing(world: dict[str, Path], data_dir: Path) -> None:
+    proc = truepar("run", str(world["plan"]), "-q", "--no-evidence")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "evidence" not in proc.stdout and not data_dir.exists()
+
+
+@pytest.mark.parametrize("flag", ["--evidence", "--ledger"])
+def test_no_evidence_with_a_path_is_a_contradiction(
+    world: dict[str, Path], tmp_path: Path, flag: str
+) -> None:
+    proc = truepar("run", str(world["plan"]), "--no-evidence", flag, str(tmp_path / "x"))
+    assert proc.returncode == 2
+    assert f"{flag} and --no-evidence" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not any(tmp_path.iterdir())

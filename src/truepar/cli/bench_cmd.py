@@ -83,6 +83,7 @@ def bench_command(
         ),
     ] = None,
     evidence: evidence_cmd.EvidenceOpt = None,
+    no_evidence: evidence_cmd.NoEvidenceOpt = False,
     ledger: evidence_cmd.LedgerOpt = None,
     keys: evidence_cmd.KeysOpt = None,
     html_out: HtmlOpt = None,
@@ -113,7 +114,15 @@ def bench_command(
         )
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
+    writer = evidence_cmd.EvidenceWriter.optional(
+        evidence,
+        off=no_evidence,
+        kind="bench",
+        name=loaded.name,
+        keys=keys,
+        ledger=ledger,
+        console=out,
+    )
     cores = cores_available()
     started = utc_now()
     runs = (len(names) * len(counts) + 1) * (repeat + warmup)

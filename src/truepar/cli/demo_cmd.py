@@ -8,9 +8,9 @@
 
 Each scenario: the sequential baseline and its parallel configurations (interleaved trials), the
 best configuration's verification tree, its bench JSON and its evidence (signed when a key
-exists, ``truepar keys init``; recorded in ``--ledger`` when given) under ``--out``. Then one
-summary, and one HTML report and one Chrome trace of all three (``OUT/report.html``,
-``OUT/trace.json``).
+exists, ``truepar keys init``; recorded in ``--ledger``, else the default ledger) under
+``--out``. Then one summary, and one HTML report and one Chrome trace of all three
+(``OUT/report.html``, ``OUT/trace.json``).
 Exit 0 when every scenario is VALIDATED, 1 when one is not, 2 for bad input.
 """
 
@@ -92,7 +92,10 @@ def demo_command(
         Path | None, typer.Option("--keys", help="Sign the evidence with the key in this folder.")
     ] = None,
     ledger: Annotated[
-        Path | None, typer.Option("--ledger", help="Record each scenario's evidence here.")
+        Path | None,
+        typer.Option(
+            "--ledger", help="Record each scenario's evidence here (default: truepar's ledger)."
+        ),
     ] = None,
     html_out: Annotated[
         Path | None,

@@ -1,5 +1,5 @@
-"""``truepar keys``, ``truepar verify``, ``truepar history``, and the ``--evidence`` writer that
-``bench`` and ``run`` share.
+"""``truepar keys``, ``truepar verify``, ``truepar history``, and the evidence writer that
+``run``, ``bench``, ``prove`` and ``swarm`` share.
 
 Verification exit codes: 0 valid · 1 invalid (a check failed, named in the output) · 2 the file
 cannot be read as evidence at all (one line).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,11 +29,13 @@ from truepar.evidence import (
     check_schema,
     check_signature,
     default_keys_dir,
+    default_ledger_path,
     init_keys,
     load_evidence,
     load_private_key,
     load_public_key,
     load_trust,
+    new_evidence_file,
     recompute,
     sign,
     trust_line,
@@ -51,14 +52,20 @@ EvidenceOpt = Annotated[
     Path | None,
     typer.Option(
         "--evidence",
-        help="Write signed evidence JSON here (atomically); signed when a key exists in --keys.",
+        help="Write the evidence JSON here (default: a new file in $TRUEPAR_EVIDENCE_DIR, else "
+        "in the data folder's evidence/); signed when a key exists in --keys.",
     ),
+]
+NoEvidenceOpt = Annotated[
+    bool,
+    typer.Option("--no-evidence", help="Write no evidence file and add no ledger record."),
 ]
 LedgerOpt = Annotated[
     Path | None,
     typer.Option(
         "--ledger",
-        help="Record the evidence in this ledger (default: $TRUEPAR_LEDGER when set, else none).",
+        help="Record the evidence in this ledger (default: $TRUEPAR_LEDGER, else the data "
+        "folder's ledger.sqlite).",
     ),
 ]
 KeysOpt = Annotated[
@@ -67,14 +74,12 @@ KeysOpt = Annotated[
 ]
 
 
-def ledger_path(ledger: Path | None) -> Path | None:
-    """``--ledger``, else ``$TRUEPAR_LEDGER`` when set, else none; checked to be a ledger now,
-    so a bad path fails before the work, not after it."""
-    if ledger is None and os.environ.get("TRUEPAR_LEDGER"):
-        ledger = Path(os.environ["TRUEPAR_LEDGER"]).expanduser()
-    if ledger is not None:
-        Ledger(ledger).close()
-    return ledger
+def ledger_path(ledger: Path | None) -> Path:
+    """``--ledger``, else the default ledger; checked to be a ledger now, so a bad path fails
+    before the work, not after it."""
+    path = ledger if ledger is not None else default_ledger_path()
+    Ledger(path).close()
+    return path
 
 
 def record_in_ledger(
@@ -108,9 +113,15 @@ class EvidenceWriter:
     """
 
     def __init__(
-        self, out: Path, *, keys: Path | None, ledger: Path | None, console: Console
+        self,
+        out: Path,
+        *,
+        keys: Path | None,
+        ledger: Path | None,
+        console: Console,
+        flag: str = "--evidence",
     ) -> None:
-        check_writable(out, "--evidence")
+        check_writable(out, flag)
         self.out = out
         self.console = console
         folder = keys if keys is not None else default_keys_dir()
@@ -125,10 +136,31 @@ class EvidenceWriter:
 
     @classmethod
     def optional(
-        cls, out: Path | None, *, keys: Path | None, ledger: Path | None, console: Console
+        cls,
+        out: Path | None,
+        *,
+        off: bool,
+        kind: str,
+        name: str,
+        keys: Path | None,
+        ledger: Path | None,
+        console: Console,
     ) -> EvidenceWriter | None:
-        """A writer when ``--evidence`` was given, else ``None``."""
-        return None if out is None else cls(out, keys=keys, ledger=ledger, console=console)
+        """The writer every command has by default (``out``, else a new file in the evidence
+        folder); ``None`` with ``--no-evidence``."""
+        if off:
+            for given, flag in ((out, "--evidence"), (ledger, "--ledger")):
+                if given is not None:
+                    raise truepar.UsageError(
+                        f"{flag} and --no-evidence contradict each other: drop one of them"
+                    )
+            return None
+        if out is not None:
+            return cls(out, keys=keys, ledger=ledger, console=console)
+        flag = "evidence file (--evidence, or $TRUEPAR_EVIDENCE_DIR for the folder)"
+        return cls(
+            new_evidence_file(kind, name), keys=keys, ledger=ledger, console=console, flag=flag
+        )
 
     @property
     def signer(self) -> str | None:
@@ -150,8 +182,6 @@ class EvidenceWriter:
             + (f" (signed by key {self.signer})" if self.key is not None else ""),
             markup=False,
         )
-        if self.ledger_path is None:
-            return
         seq = record_in_ledger(
             self.ledger_path,
             self.last,

@@ -37,6 +37,7 @@ def prove_command(
         Path | None, typer.Option("--json", help="Write the results as JSON here (atomically).")
     ] = None,
     evidence: evidence_cmd.EvidenceOpt = None,
+    no_evidence: evidence_cmd.NoEvidenceOpt = False,
     ledger: evidence_cmd.LedgerOpt = None,
     keys: evidence_cmd.KeysOpt = None,
     html_out: HtmlOpt = None,
@@ -54,7 +55,15 @@ def prove_command(
     outputs.check()
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
+    writer = evidence_cmd.EvidenceWriter.optional(
+        evidence,
+        off=no_evidence,
+        kind="prove",
+        name="prove",
+        keys=keys,
+        ledger=ledger,
+        console=out,
+    )
     started = utc_now()
     report = prove(
         tasks=tasks, repeat=repeat, on_progress=lambda s: err.print(f"proving: {s}", style="dim")

@@ -35,6 +35,7 @@ def run_command(
     all_ops: Annotated[bool, typer.Option("--all", help="Show every op in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
     evidence: evidence_cmd.EvidenceOpt = None,
+    no_evidence: evidence_cmd.NoEvidenceOpt = False,
     ledger: evidence_cmd.LedgerOpt = None,
     keys: evidence_cmd.KeysOpt = None,
 ) -> int:
@@ -51,7 +52,15 @@ def run_command(
     refuse_unsafe(loaded)  # what the scheduler cannot make safe, refused with its rule id
     pre = preflight(loaded)  # live budgets checked before anything starts; policy applied
     out = Console(highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
+    writer = evidence_cmd.EvidenceWriter.optional(
+        evidence,
+        off=no_evidence,
+        kind="run",
+        name=loaded.name,
+        keys=keys,
+        ledger=ledger,
+        console=out,
+    )
     started = utc_now()
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:

@@ -79,6 +79,7 @@ def swarm_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view.")] = False,
     evidence: evidence_cmd.EvidenceOpt = None,
+    no_evidence: evidence_cmd.NoEvidenceOpt = False,
     ledger: evidence_cmd.LedgerOpt = None,
     keys: evidence_cmd.KeysOpt = None,
 ) -> int:
@@ -87,8 +88,16 @@ def swarm_command(
         check_writable(json_out, "--json")
     swarm = load_swarm(agents_file)
     out = Console(highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(evidence, keys=keys, ledger=ledger, console=out)
-    book = writer.ledger_path if writer is not None else evidence_cmd.ledger_path(ledger)
+    writer = evidence_cmd.EvidenceWriter.optional(
+        evidence,
+        off=no_evidence,
+        kind="swarm",
+        name=swarm.settings.name,
+        keys=keys,
+        ledger=ledger,
+        console=out,
+    )
+    book = writer.ledger_path if writer is not None else None  # --no-evidence: no record
     started = utc_now()
     out.print(
         f"swarm {swarm.settings.name}: {len(swarm.agents)} agents, at most "

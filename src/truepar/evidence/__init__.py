@@ -23,8 +23,14 @@ from truepar.evidence.keys import (
     load_trust,
     trust_line,
 )
-from truepar.evidence.ledger import ChainCheck, Ledger, Record, default_ledger_path
+from truepar.evidence.ledger import ChainCheck, Ledger, Record
 from truepar.evidence.metadata import collect, redact, redact_plan
+from truepar.evidence.paths import (
+    data_dir,
+    default_evidence_dir,
+    default_ledger_path,
+    new_evidence_file,
+)
 from truepar.evidence.signing import SignatureCheck, check_signature, sign
 
 __all__ = (
@@ -40,6 +46,8 @@ __all__ = (
     "check_schema",
     "check_signature",
     "collect",
+    "data_dir",
+    "default_evidence_dir",
     "default_keys_dir",
     "default_ledger_path",
     "init_keys",
@@ -48,6 +56,7 @@ __all__ = (
     "load_private_key",
     "load_public_key",
     "load_trust",
+    "new_evidence_file",
     "recompute",
     "redact",
     "redact_plan",

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from truepar.errors import LedgerBusy, UsageError
 from truepar.evidence.canonical import canonical_bytes
+from truepar.evidence.paths import default_ledger_path
 
 __all__ = (
     "GENESIS_HASH",
@@ -69,16 +70,6 @@ _LOCK_RETRIES = 8
 _BACKOFF_MAX_S = 0.5
 
 _T = TypeVar("_T")
-
-
-def default_ledger_path() -> Path:
-    """``$TRUEPAR_LEDGER``, or ``$XDG_DATA_HOME/truepar/ledger.sqlite``, or ``~/.local/share``."""
-    explicit = os.environ.get("TRUEPAR_LEDGER")
-    if explicit:
-        return Path(explicit).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME")
-    base = Path(data_home) if data_home else Path.home() / ".local" / "share"
-    return base / "truepar" / "ledger.sqlite"
 
 
 def _canonical_json(value: object) -> str:
