@@ -185,3 +185,53 @@ def test_a_repository_with_a_detached_worktree_is_refused(tmp_path: Path) -> Non
     assert proc.returncode == 2 and "TP005 detached-worktree" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
     assert not (repo.parent / "repo-worktrees").exists()  # nothing was started
+
+
+def in_place_swarm(tmp_path: Path) -> Path:
+    """Two agents that change the checkout itself and two that only read it."""
+    repo = make_repo(tmp_path / "repo")
+    agents = "".join(
+        f'\n[[agent]]\nname = "{name}"\nread_only = {str(reads).lower()}\n'
+        for name, reads in (("w1", False), ("w2", False), ("r1", True), ("r2", True))
+    )
+    path = tmp_path / "AGENTS.toml"
+    path.write_text(
+        f'[swarm]\nname = "in place"\nrepo = "{repo}"\nisolation = "none"\nmerge = "none"\n'
+        f'workers = 4\nsessions = "{tmp_path / "sessions"}"\n'
+        f'[template]\nargv = ["sleep", "0.4"]\nprompt = ""\n{agents}'
+    )
+    return path
+
+
+def test_agents_changing_the_checkout_in_place_take_turns(tmp_path: Path) -> None:
+    result = run_swarm(load_swarm(in_place_swarm(tmp_path)))
+    assert all(a.status == "ok" for a in result.agents)
+    spans = {s.op_id: s for s in result.trace.spans}
+    w1, w2, r1, r2 = (spans[name] for name in ("w1", "w2", "r1", "r2"))
+    assert w1.end_ns <= w2.start_ns  # the writers one after the other (TP004), in file order
+    assert max(r1.start_ns, r2.start_ns) < min(r1.end_ns, r2.end_ns)  # the readers together
+
+
+def test_lint_takes_a_swarm_file(tmp_path: Path) -> None:
+    swarm_file, repo = scenario_copy(tmp_path)
+    proc = truepar("lint", str(swarm_file))
+    assert proc.returncode == 0 and "3 ops, no findings" in proc.stdout, proc.stdout + proc.stderr
+    proc = truepar("lint", str(in_place_swarm(tmp_path / "in-place")), "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (finding,) = json.loads(proc.stdout)["findings"]
+    assert finding["rule"] == "TP004" and finding["ops"] == ["w1", "w2"]
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "loose"), "HEAD")
+    proc = truepar("lint", str(swarm_file))
+    assert proc.returncode == 1 and "TP005" in proc.stdout
+
+
+def test_budget_takes_a_swarm_file(tmp_path: Path) -> None:
+    swarm_file = tmp_path / "AGENTS.toml"
+    swarm_file.write_text(
+        '[swarm]\nname = "b"\ncount = 3\n[template]\nargv = ["true"]\nprompt = ""\n'
+        'resource = "api"\ncost = 2\n[resources.api]\nper_minute = 60\n'
+    )
+    proc = truepar("budget", "--plan", str(swarm_file), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    api = json.loads(proc.stdout)["plan"]["resources"]["api"]
+    assert api["required_requests"] == 6 and api["ops"] == 3 and api["paced"] == "60/min"

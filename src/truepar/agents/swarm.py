@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -37,11 +36,11 @@ from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
 from truepar.agents.sessions import SessionRecord, consolidate, new_run_id, reported_tokens
 from truepar.agents.swarm_config import Swarm
+from truepar.agents.swarm_plan import build_plan, common_root, draft_plan, home
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
-from truepar.plan.models import Defaults, Plan
+from truepar.plan.models import Plan
 from truepar.records import OpResult, RunStatus, RunTrace, Span, Status
-from truepar.tools.agent import AgentOp
 
 #: Worktrees created at once: git serializes its bookkeeping, the checkouts run in parallel.
 CREATE_BATCH = 8
@@ -110,52 +109,6 @@ class SwarmResult:
             "aggregation": self.aggregation,
             "totals": self.trace.totals.to_json(),
         }
-
-
-def _plan(
-    swarm: Swarm,
-    root: Path,
-    cwd: Mapping[str, Path],
-    sessions: Path,
-    shares: Mapping[str, Mapping[str, float]] | None = None,
-) -> Plan:
-    s = swarm.settings
-    ops = []
-    for a in swarm.agents:
-        env = {
-            **a.env,
-            "TRUEPAR_AGENT": a.name,
-            "TRUEPAR_SESSION_META": str(sessions / f".session-{a.name}.meta.json"),
-        }
-        ops.append(
-            AgentOp(
-                id=a.name,
-                argv=a.argv,
-                prompt=a.prompt,
-                prompt_via=a.prompt_via,
-                cwd=os.path.relpath(cwd[a.name], root),
-                env=env,
-                timeout=a.timeout,
-                resource=a.resource,
-                cost=a.cost,
-                tokens=a.tokens,
-                tags=a.tags,
-                check=True,
-                budget_share=dict((shares or {}).get(a.name) or {}),
-            )
-        )
-    return Plan(
-        name=s.name,
-        ops=ops,
-        resources=swarm.resources,
-        defaults=Defaults(backend=s.backend, workers=s.workers, root=str(root)),
-        source=str(swarm.source),
-        base_dir=root,
-    )
-
-
-def _common_root(paths: list[Path]) -> Path:
-    return Path(os.path.commonpath([str(p.resolve()) for p in paths]))
 
 
 @contextlib.contextmanager
@@ -321,19 +274,18 @@ def run_swarm(
     _refuse_detached(swarm)
     run_id = new_run_id()
     sessions = (swarm.base_dir / swarm.settings.sessions).resolve() / run_id
-    home = swarm.repo if swarm.repo is not None else swarm.base_dir
     # Budgets first: an agent the budget drops gets no worktree.
-    draft_root = _common_root([home, swarm.base_dir])
-    pre = preflight(_plan(swarm, draft_root, {a.name: home for a in swarm.agents}, sessions))
+    pre = preflight(draft_plan(swarm, sessions))
     if on_budget is not None:
         on_budget(pre)
     dropped = set(pre.decision.skip) if pre.decision is not None else set()
     shares = {op.id: getattr(op, "budget_share", {}) for op in pre.plan.ops}
     sessions.mkdir(parents=True, exist_ok=True)  # after the budget check: a refusal leaves none
     with _worktrees(swarm, run_id, skip=dropped) as trees:
-        cwd = {a.name: trees[a.name].path if a.name in trees else home for a in swarm.agents}
-        root = _common_root([*cwd.values(), swarm.base_dir])
-        plan = _plan(swarm, root, cwd, sessions, shares)
+        cwd = {a.name: trees[a.name].path if a.name in trees else home(swarm) for a in swarm.agents}
+        root = common_root([*cwd.values(), swarm.base_dir])
+        in_place = [a.name for a in swarm.agents if a.name not in trees]
+        plan = build_plan(swarm, root, cwd, sessions, in_place=in_place, shares=shares)
         trace = truepar.run(plan, observer=observer, budget=pre.decision)
     brought = _bring_back(swarm, trees, trace)
     outcomes: list[AgentOutcome] = []

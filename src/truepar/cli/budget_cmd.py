@@ -21,6 +21,8 @@ from rich.table import Table
 
 from truepar.agents import github
 from truepar.agents.budgets import BudgetCheck, check_budget, duration_text, live_quotas
+from truepar.agents.swarm_config import load_swarm
+from truepar.agents.swarm_plan import draft_plan, is_swarm_file
 from truepar.errors import UsageError
 from truepar.plan.load import load_plan
 
@@ -31,7 +33,10 @@ _ACTION_STYLE = {"ok": "green", "reduce": "yellow", "wait": "yellow", "fail": "r
 def budget_command(
     plan: Annotated[
         Path | None,
-        typer.Option("--plan", help="Also show what this plan needs and what its policies do."),
+        typer.Option(
+            "--plan",
+            help="Also show what this plan (or swarm AGENTS.toml) needs and what its policies do.",
+        ),
     ] = None,
     provider: Annotated[
         str | None,
@@ -44,7 +49,9 @@ def budget_command(
     """Show the live rate budget (GitHub's rate_limit) and what PLAN would need of it."""
     if provider is not None and provider not in PROVIDERS:
         raise UsageError(f"--provider {provider!r} is unknown (one of: {', '.join(PROVIDERS)})")
-    loaded = load_plan(plan) if plan is not None else None
+    loaded = None
+    if plan is not None:
+        loaded = draft_plan(load_swarm(plan)) if is_swarm_file(plan) else load_plan(plan)
     answers: dict[str, github.RateLimits] = {}
 
     def fetch(url: str | None = None, **kw: Any) -> github.RateLimits:

@@ -1,5 +1,7 @@
 """``truepar lint PLAN``: the plan's parallel-safety findings, each with its rule id and a fix.
 
+PLAN may be a swarm's ``AGENTS.toml`` too: its agents are linted as the plan the swarm runs.
+
 Exit 0 when there is no error (warnings are printed), 1 when there is one, 2 for bad input.
 """
 
@@ -18,19 +20,30 @@ from rich.text import Text
 
 import truepar
 from truepar.agents.lint import lint
+from truepar.agents.swarm_config import load_swarm
+from truepar.agents.swarm_plan import draft_plan, is_swarm_file, lint_swarm
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 
 
 def lint_command(
-    plan: Annotated[Path, typer.Argument(help="Plan file (TOML, or YAML).", show_default=False)],
+    plan: Annotated[
+        Path,
+        typer.Argument(
+            help="Plan file (TOML, or YAML), or a swarm's AGENTS.toml.", show_default=False
+        ),
+    ],
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the findings as JSON (stdout).")
     ] = False,
 ) -> int:
     """Check PLAN for what makes parallel runs unsafe or slower than they look."""
-    loaded = truepar.load_plan(plan)
-    findings = lint(loaded)
+    if is_swarm_file(plan):
+        swarm = load_swarm(plan)
+        loaded, findings = draft_plan(swarm), lint_swarm(swarm)
+    else:
+        loaded = truepar.load_plan(plan)
+        findings = lint(loaded)
     errors = sum(f.severity == "error" for f in findings)
     if json_out:
         doc = {
