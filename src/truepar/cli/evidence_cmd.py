@@ -172,15 +172,17 @@ class EvidenceWriter:
         self.last = final
 
     def finish(self, *, kind: str, plan: str, summary: Mapping[str, Any]) -> None:
-        """Say where the evidence went and, with a ledger, append its record."""
+        """Say where the evidence went (paths never wrapped, so they can be copied) and append
+        its record to the ledger."""
         if self.last is None:
             return
         if self.key is None:
-            self.console.print(self.unsigned_note, markup=False)
+            self.console.print(self.unsigned_note, markup=False, soft_wrap=True)
         self.console.print(
             f"evidence written to {self.out}"
             + (f" (signed by key {self.signer})" if self.key is not None else ""),
             markup=False,
+            soft_wrap=True,
         )
         seq = record_in_ledger(
             self.ledger_path,
@@ -191,7 +193,9 @@ class EvidenceWriter:
             summary=summary,
             file=self.out,
         )
-        self.console.print(f"ledger record {seq} in {self.ledger_path}", markup=False)
+        self.console.print(
+            f"ledger record {seq} in {self.ledger_path}", markup=False, soft_wrap=True
+        )
 
 
 def bench_summary(report: Any) -> dict[str, Any]:
