@@ -215,3 +215,14 @@ def test_no_evidence_with_a_path_is_a_contradiction(
     assert proc.returncode == 2
     assert f"{flag} and --no-evidence" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_an_unusable_evidence_folder_fails_first_and_says_how_to_go_on(
+    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("TRUEPAR_EVIDENCE_DIR", str(tmp_path / "file" / "evidence"))
+    proc = truepar("run", str(world["plan"]), "-q")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert "is not a directory" in proc.stderr and "--no-evidence" in proc.stderr
+    assert proc.stdout == ""  # refused before anything ran

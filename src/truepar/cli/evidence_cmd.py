@@ -77,8 +77,14 @@ KeysOpt = Annotated[
 def ledger_path(ledger: Path | None) -> Path:
     """``--ledger``, else the default ledger; checked to be a ledger now, so a bad path fails
     before the work, not after it."""
-    path = ledger if ledger is not None else default_ledger_path()
-    Ledger(path).close()
+    if ledger is not None:
+        Ledger(ledger).close()
+        return ledger
+    path = default_ledger_path()
+    try:
+        Ledger(path).close()
+    except truepar.UsageError as exc:
+        raise truepar.UsageError(f"{exc}; give --ledger PATH, or --no-evidence") from exc
     return path
 
 
@@ -157,7 +163,7 @@ class EvidenceWriter:
             return None
         if out is not None:
             return cls(out, keys=keys, ledger=ledger, console=console)
-        flag = "evidence file (--evidence, or $TRUEPAR_EVIDENCE_DIR for the folder)"
+        flag = "evidence file (give --evidence PATH, or --no-evidence)"
         return cls(
             new_evidence_file(kind, name), keys=keys, ledger=ledger, console=console, flag=flag
         )
