@@ -124,7 +124,8 @@ def create(
     # Checking out the files is the slow part; it only touches the new worktree's own index,
     # so it runs outside the lock and a batch checks out in parallel.
     try:
-        checkout = git(["reset", "--hard", "--quiet"], cwd=path, check=False)
+        # Idempotent (the same commit again), so a race with another git process is retried.
+        checkout = git(["reset", "--hard", "--quiet"], cwd=path, check=False, retries=2)
     except BaseException:  # Ctrl-C half-way: leave no half-checked-out worktree behind
         _discard(info, path, branch)
         raise
@@ -165,6 +166,7 @@ def _verified(info: Repo, name: str, path: Path, branch: str) -> Worktree:
         ["rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD"],
         cwd=path,
         check=False,
+        retries=2,
     )
     lines = proc.stdout.splitlines()
     problem = None
@@ -220,8 +222,11 @@ def remove(worktree: Worktree, *, force: bool = False, delete_branch: bool = Fal
                 raise BadInput(f"worktree {worktree.path} is locked ({reason}); unlock it first")
             raise GitError(f"git worktree remove {worktree.path} failed: {reason}")
     if delete_branch:
-        with admin_lock(info, shared=True):
-            proc = git(["branch", "-D", worktree.branch], cwd=info.root, check=False)
+        # Alone (git reads every worktree's admin files to see whether the branch is checked
+        # out, while a parallel remove deletes some), and retried: a second try of a delete
+        # that went through only says "not found".
+        with admin_lock(info):
+            proc = git(["branch", "-D", worktree.branch], cwd=info.root, check=False, retries=2)
         if proc.returncode != 0 and "not found" not in proc.stderr:
             raise GitError(f"git branch -D {worktree.branch} failed: {last_line(proc.stderr)}")
 

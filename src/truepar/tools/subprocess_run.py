@@ -242,7 +242,11 @@ async def await_child(child: Child, ctx: ToolContext) -> int:
     loop.add_reader(pidfd, finish_one, pidfd)
     writer: asyncio.Task[None] | None = None
     if proc.stdin is not None:
-        writer = asyncio.ensure_future(_feed(proc.stdin, child.stdin_data))
+        rest = _write_now(proc.stdin, child.stdin_data)
+        if rest:
+            writer = asyncio.ensure_future(_feed(proc.stdin, rest))
+        else:
+            proc.stdin.close()
     try:
         await done
     except BaseException:
@@ -259,6 +263,20 @@ async def await_child(child: Child, ctx: ToolContext) -> int:
                 stream.close()
         code = child.reap(ctx)
     return code
+
+
+def _write_now(stream: Any, data: bytes) -> bytes:
+    """Write what a child's fresh stdin pipe takes at once (a whole prompt, usually: the pipe
+    holds 64 KiB); what is left, for :func:`_feed`. A child gone already takes nothing more."""
+    if not data:
+        return b""
+    os.set_blocking(stream.fileno(), False)
+    try:
+        return data[os.write(stream.fileno(), data) :]
+    except BlockingIOError:
+        return data
+    except BrokenPipeError:
+        return b""
 
 
 async def _feed(stream: Any, data: bytes) -> None:
