@@ -342,3 +342,26 @@ def test_two_processes_share_one_limit(tmp_path: Path, server: tuple[str, list[f
     assert most_in_window(counted, 1000) <= 5
     assert most_in_window(arrivals, 1.0 - ARRIVAL_JITTER_S) <= 5
     assert counted[-1] - counted[0] >= 3000  # bursts of 5 at 0, 1, 2 and 3 s
+
+
+def test_a_shared_log_stamps_an_op_when_it_holds_the_lock(tmp_path: Path) -> None:
+    """While another process holds the log's file lock, an op is not counted yet: its stamp is
+    taken once the lock is free, never before the wait (it would count it earlier than it goes)."""
+    from filelock import FileLock
+
+    db = tmp_path / "limits.sqlite"
+    # A shared log keeps the wall clock, whatever clock the gate is given.
+    gate = RateGate("api", Resource(per_second=5), now_ms=lambda: 0, shared_file=db)
+    other = FileLock(f"{db}.lock")  # flock: it excludes this process's gate as another's would
+    released: list[int] = []
+    with other:
+        taker = threading.Thread(target=lambda: gate.acquire(fake("op", 0.1, resource="api")))
+        taker.start()
+        taker.join(0.3)
+        assert taker.is_alive()  # waiting for the lock, nothing counted
+        released.append(time.time_ns() // 1_000_000)
+    taker.join(10)
+    gate.close()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (stamp,) = conn.execute(f"SELECT item_timestamp FROM {ratelimit._table('api', 'requests')}")
+    assert stamp[0] >= released[0]
