@@ -120,7 +120,7 @@ def test_unreadable_evidence_exits_2_in_one_line(world: dict[str, Path], cut: st
 def test_unsigned_evidence_is_invalid(world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "unsigned.json"
     proc = truepar(
-        "run", str(world["plan"]), "-q", "--evidence", str(out), "--keys", str(tmp_path / "none")
+        "run", str(world["plan"]), "--evidence", str(out), "--keys", str(tmp_path / "none")
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "unsigned" in proc.stdout
@@ -194,11 +194,14 @@ def test_evidence_dir_from_the_environment(
     world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRUEPAR_EVIDENCE_DIR", str(tmp_path / "ev"))
-    proc = truepar("run", str(world["plan"]), "-q")
+    proc = truepar("run", str(world["plan"]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (file,) = (tmp_path / "ev").glob("*-run-fakes-*.json")
-    assert f"evidence written to {file}" in proc.stdout.replace("\n", "")
+    assert f"evidence written to {file}\n" in proc.stdout  # whole, never wrapped
     assert "evidence is unsigned" in proc.stdout  # no key in the default key folder
+    quiet = truepar("run", str(world["plan"]), "-q")
+    assert quiet.returncode == 0 and len(quiet.stdout.strip().splitlines()) == 1, quiet.stdout
+    assert len(list((tmp_path / "ev").glob("*-run-fakes-*.json"))) == 2  # written all the same
 
 
 def test_no_evidence_writes_nothing(world: dict[str, Path], data_dir: Path) -> None:

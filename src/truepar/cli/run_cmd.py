@@ -59,7 +59,7 @@ def run_command(
         name=loaded.name,
         keys=keys,
         ledger=ledger,
-        console=out,
+        console=Console(quiet=True) if quiet else out,  # -q: the summary line, nothing else
     )
     started = utc_now()
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
