@@ -37,6 +37,7 @@ def build_plan(
     """The agents as ops under ``root``, each in ``cwd[name]``; those in ``in_place`` work in
     the swarm's checkout itself."""
     s = swarm.settings
+    in_place = frozenset(in_place)
     ops = []
     for a in swarm.agents:
         env = {
@@ -88,17 +89,12 @@ def home(swarm: Swarm) -> Path:
     return swarm.repo if swarm.repo is not None else swarm.base_dir
 
 
-def writes_in_worktree(swarm: Swarm, name: str) -> bool:
-    """Whether agent ``name`` gets a worktree of its own (when the budget lets it run)."""
-    agent = next(a for a in swarm.agents if a.name == name)
-    return swarm.uses_worktrees and not agent.read_only
-
-
 def draft_plan(swarm: Swarm, sessions: Path | None = None) -> Plan:
     """The swarm's plan with every agent in :func:`home` (no worktree exists yet), each marked
     as working in place or not as it will be."""
     where = home(swarm)
-    in_place = [a.name for a in swarm.agents if not writes_in_worktree(swarm, a.name)]
+    # What run_swarm will give a worktree: every writing agent, when the swarm uses worktrees.
+    in_place = [a.name for a in swarm.agents if not (swarm.uses_worktrees and not a.read_only)]
     return build_plan(
         swarm,
         common_root([where, swarm.base_dir]),
