@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import textwrap
 import time
@@ -82,6 +83,24 @@ def test_prompt_on_stdin_and_final_json_result(backend: str, tmp_path: Path) -> 
     span = trace.spans_of("a")[0]
     assert span.child_cpu_s > 0  # the child's own rusage, not a guess
     assert "exit 0" in span.summary
+
+
+@pytest.mark.parametrize("size", [0, 100, 1 << 20])
+def test_prompts_of_any_size_reach_stdin_whole(backend: str, tmp_path: Path, size: int) -> None:
+    """Empty, one pipe-full at once, or far more than a pipe holds (fed as the child reads)."""
+    prompt = "".join(chr(ord("a") + i % 26) for i in range(size))
+    counter = [sys.executable, "-c", "import sys, hashlib; d = sys.stdin.buffer.read(); "
+               "print(len(d), hashlib.sha256(d).hexdigest())"]  # fmt: skip
+    quitter = [sys.executable, "-c", "print('not reading')"]  # exits with its stdin unread
+    ops = [
+        AgentOp(id="reads", argv=counter, prompt=prompt),
+        AgentOp(id="quits", argv=quitter, prompt=prompt),
+    ]
+    trace = truepar.run(make_plan(tmp_path, ops, backend=backend))
+    assert trace.ok, trace.results
+    digest = hashlib.sha256(prompt.encode()).hexdigest()
+    assert trace.results["reads"].value["last_line"] == f"{size} {digest}"
+    assert trace.results["quits"].value["last_line"] == "not reading"
 
 
 def test_prompt_as_last_argument(tmp_path: Path) -> None:
