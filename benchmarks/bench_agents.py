@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import truepar
@@ -91,25 +90,25 @@ def _spawn_and_reap(count: int) -> list[int]:
     return codes
 
 
-def _floor(processes: int) -> Callable[[], Metrics]:
-    def run() -> Metrics:
-        def all_of_them() -> list[int]:
-            if processes == 1:
-                return _spawn_and_reap(AGENTS)
-            helpers = []
-            for _ in range(processes):
-                pid = os.fork()
-                if pid == 0:  # a helper: its share, then its verdict as the exit code
-                    codes = _spawn_and_reap(AGENTS // processes)
-                    os._exit(0 if all(c == 0 for c in codes) else 1)
-                helpers.append(pid)
-            return [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in helpers]
+def _spawn_in(processes: int) -> list[int]:
+    """All the children from ``processes`` forked helpers (each its share, its verdict as its
+    exit code), or from this process alone; the exit codes."""
+    if processes == 1:
+        return _spawn_and_reap(AGENTS)
+    helpers = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            codes = _spawn_and_reap(AGENTS // processes)
+            os._exit(0 if all(c == 0 for c in codes) else 1)
+        helpers.append(pid)
+    return [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in helpers]
 
-        seconds, codes = timed(all_of_them)
-        check(all(c == 0 for c in codes), "every child exited 0")
-        return {"wall_s": seconds, "outer_s": seconds}
 
-    return run
+def _floor(processes: int) -> Metrics:
+    seconds, codes = timed(lambda: _spawn_in(processes))
+    check(all(c == 0 for c in codes), "every child exited 0")
+    return {"wall_s": seconds, "outer_s": seconds}
 
 
 def benchmark() -> Benchmark:
@@ -138,11 +137,11 @@ def benchmark() -> Benchmark:
                 _asyncio,
                 note="pipes read with communicate(), gather",
             ),
-            Variant("posix_spawn + waitpid, one process", "floor", _floor(1)),
+            Variant("posix_spawn + waitpid, one process", "floor", lambda: _floor(1)),
             Variant(
                 "posix_spawn + waitpid, two processes",
                 "floor",
-                _floor(2),
+                lambda: _floor(2),
                 note="500 children each, forked helpers",
             ),
         ],

@@ -36,7 +36,7 @@ from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
 from truepar.agents.sessions import SessionRecord, consolidate, new_run_id, reported_tokens
 from truepar.agents.swarm_config import Swarm
-from truepar.agents.swarm_plan import build_plan, common_root, draft_plan, home
+from truepar.agents.swarm_plan import build_plan, common_root, draft_plan, gets_worktree, home
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
 from truepar.plan.models import Plan
@@ -118,9 +118,9 @@ def _worktrees(
     """One locked worktree per writing agent (not those in ``skip``); every one unlocked
     whatever happens."""
     repo = swarm.repo
-    writers = [a for a in swarm.agents if not a.read_only and a.name not in skip]
+    writers = [a for a in swarm.agents if gets_worktree(swarm, a) and a.name not in skip]
     made: dict[str, Worktree] = {}
-    if repo is None or not swarm.uses_worktrees or not writers:
+    if repo is None or not writers:
         yield made
         return
     short = run_id.rsplit("-", maxsplit=1)[-1]

@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from truepar.agents.lint import Finding, detached_in, lint
-from truepar.agents.swarm_config import Swarm
+from truepar.agents.swarm_config import AgentSpec, Swarm
 from truepar.plan.models import Defaults, Plan
 from truepar.tools.agent import AgentOp
 
@@ -89,12 +89,17 @@ def home(swarm: Swarm) -> Path:
     return swarm.repo if swarm.repo is not None else swarm.base_dir
 
 
+def gets_worktree(swarm: Swarm, agent: AgentSpec) -> bool:
+    """Whether ``run_swarm`` gives ``agent`` a worktree of its own (when the budget lets it run):
+    every agent that writes, in a swarm that uses worktrees. The others work in :func:`home`."""
+    return swarm.uses_worktrees and not agent.read_only
+
+
 def draft_plan(swarm: Swarm, sessions: Path | None = None) -> Plan:
     """The swarm's plan with every agent in :func:`home` (no worktree exists yet), each marked
     as working in place or not as it will be."""
     where = home(swarm)
-    # What run_swarm will give a worktree: every writing agent, when the swarm uses worktrees.
-    in_place = [a.name for a in swarm.agents if not (swarm.uses_worktrees and not a.read_only)]
+    in_place = [a.name for a in swarm.agents if not gets_worktree(swarm, a)]
     return build_plan(
         swarm,
         common_root([where, swarm.base_dir]),
