@@ -261,7 +261,8 @@ def recommended_workers(workers: Numbers, fit: UslFit) -> tuple[int, str]:
     """The worker count to use, and why in a few words.
 
     κ > 0: the fitted peak N* (whichever neighbouring integer the fit predicts higher).
-    κ == 0, σ > 0: no peak, so the count where efficiency S/N falls to 50% (N = 1 + 1/σ).
+    κ == 0, σ > 0: no peak, so the largest count whose efficiency S/N is still 50% or more
+    (N ≤ 1 + 1/σ; floored, not rounded: a fit a hair either side of a half must not flip it).
     σ == κ == 0: linear scaling, so the largest count measured.
     Anything beyond EXTRAPOLATION_LIMIT × the largest measured count is capped there.
     """
@@ -272,7 +273,7 @@ def recommended_workers(workers: Numbers, fit: UslFit) -> tuple[int, str]:
         best = max((lo, lo + 1), key=fit.predict)
         reason = f"the fitted throughput peak, N* ≈ {fit.peak_workers:.3g}"
     elif fit.sigma > 0:
-        best = max(1, round(1.0 + 1.0 / fit.sigma))
+        best = max(1, math.floor(1.0 + 1.0 / fit.sigma + 1e-9))
         reason = "no throughput peak; efficiency falls to 50% there"
     else:
         return max(1, round(n_max)), "scaling looked linear up to the largest count measured"
