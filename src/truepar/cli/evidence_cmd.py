@@ -332,9 +332,10 @@ def _verify_document(
         out,
         not diffs,
         "recompute",
-        "every derived number follows from the raw samples"
+        "every derived number follows from the raw samples, which physics allows"
         if not diffs
-        else f"{len(diffs)} number(s) do not follow from the raw samples",
+        else f"{len(diffs)} problem(s): numbers that do not follow from the raw samples, or "
+        "samples that physics does not allow",
         diffs[:20] + ([f"... and {len(diffs) - 20} more"] if len(diffs) > 20 else []),
     )
     ok &= not diffs

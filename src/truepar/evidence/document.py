@@ -4,8 +4,10 @@ It holds the plan (path, content hash, its ops with secrets redacted, and its de
 the environment it was measured in, and the raw data (every span, every trial's sample) next to
 the statistics and verdicts derived from them. :func:`recompute` derives those numbers again from
 the raw samples and names every one that does not follow — so an edited number is caught even
-when the document is re-signed with someone else's key. :func:`check_schema` validates a
-document against ``schema.json`` (JSON Schema draft 2020-12), which ships with the package.
+when the document is re-signed with someone else's key — and then checks that the raw samples
+themselves are physically possible (:mod:`truepar.evidence.physics`), so that samples made up to
+fit the numbers are caught too. :func:`check_schema` validates a document against
+``schema.json`` (JSON Schema draft 2020-12), which ships with the package.
 """
 
 from __future__ import annotations
@@ -178,19 +180,25 @@ def _path_text(parts: Sequence[Any]) -> str:
 
 
 def recompute(doc: Mapping[str, Any]) -> list[str]:
-    """Derive every number of ``doc`` again from its raw data; one line per number that differs."""
+    """Derive every number of ``doc`` again from its raw data; one line per number that differs,
+    then one per law of physics a raw sample breaks (:mod:`truepar.evidence.physics`): raw
+    samples made up to fit the numbers are caught too."""
+    from truepar.evidence.physics import check_physics
+
     try:
         if doc.get("kind") == "bench":
-            return _recompute_bench(doc)
-        if doc.get("kind") == "run":
-            return _recompute_run(doc)
-        if doc.get("kind") == "prove":
+            out = _recompute_bench(doc)
+        elif doc.get("kind") == "run":
+            out = _recompute_run(doc)
+        elif doc.get("kind") == "prove":
             from truepar.evidence.prove_doc import recompute_prove
 
-            return recompute_prove(doc)
-        return [f"unknown evidence kind {doc.get('kind')!r}: nothing can be recomputed"]
+            out = recompute_prove(doc)
+        else:
+            return [f"unknown evidence kind {doc.get('kind')!r}: nothing can be recomputed"]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         return [f"cannot recompute from this evidence: {type(exc).__name__}: {exc}"]
+    return out + check_physics(doc)
 
 
 def stand_in_plan(plan: Mapping[str, Any]) -> Plan:
