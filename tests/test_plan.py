@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import truepar
+from cli_runner import truepar as truepar_cli
 from conftest import by_id, make_plan, write_module
 from truepar import BashOp, GrepOp, LsOp, ReadOp, Resource, SleepOp
 
@@ -289,6 +290,107 @@ def test_validator_errors_name_the_field(tmp_path: Path, case: str, field: str) 
     with pytest.raises(truepar.PlanError) as info:
         truepar.load_plan(write(tmp_path, ERRORS[case][0]))
     assert field in str(info.value)
+
+
+# -- numbers: finite, and within the documented bounds -------------------------------------------
+
+#: A plan's text and what its one-line error must name: the op (if any) and the field.
+NUMBERS = {
+    "seconds-inf": ('[[op]]\nid = "a"\ntool = "sleep"\nseconds = inf\n', ["op 'a'", "'seconds'"]),
+    "seconds-1e300": (
+        '[[op]]\nid = "a"\ntool = "sleep"\nseconds = 1e300\n',
+        ["op 'a'", "'seconds'", "2592000"],
+    ),
+    "timeout-inf": (f"[[op]]\n{OP_A}timeout = inf\n", ["op 'a'", "'timeout'", "finite"]),
+    "timeout-nan": (f"[[op]]\n{OP_A}timeout = nan\n", ["op 'a'", "'timeout'", "finite"]),
+    "fake-duration-1e300": (
+        f"[[op]]\n{OP_A}fake = {{ duration_s = 1e300 }}\n",
+        ["op 'a'", "'fake.duration_s'", "2592000"],
+    ),
+    "fake-cpu-inf": (f"[[op]]\n{OP_A}fake = {{ cpu_s = inf }}\n", ["op 'a'", "'fake.cpu_s'"]),
+    "bash-timeout-31-days": (
+        '[[op]]\nid = "a"\ntool = "bash"\nargv = ["true"]\ntimeout = 2678400\n',
+        ["op 'a'", "'timeout'", "2592000"],
+    ),
+    "retries-101": (f"[[op]]\n{OP_A}retries = 101\n", ["op 'a'", "'retries'", "100"]),
+    "cost-inf": (f"[[op]]\n{OP_A}cost = inf\n", ["op 'a'", "'cost'"]),
+    "defaults-timeout-inf": (f"[defaults]\ntimeout = inf\n[[op]]\n{OP_A}", ["'defaults.timeout'"]),
+    "defaults-retries-1000": (
+        f"[defaults]\nretries = 1000\n[[op]]\n{OP_A}",
+        ["'defaults.retries'", "100"],
+    ),
+    "defaults-backoff-nan": (
+        f"[defaults]\nretry_backoff_s = nan\n[[op]]\n{OP_A}",
+        ["'defaults.retry_backoff_s'"],
+    ),
+    "defaults-stop-at-nan": (f"[defaults]\nstop_at = nan\n[[op]]\n{OP_A}", ["'defaults.stop_at'"]),
+    "rate-inf": (
+        f"[resources.api]\nper_second = inf\n[[op]]\n{OP_A}",
+        ["'resources.api.per_second'"],
+    ),
+    "max-wait-1e300": (
+        f"[resources.api]\nmax_wait_s = 1e300\n[[op]]\n{OP_A}",
+        ["'resources.api.max_wait_s'", "2592000"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NUMBERS), ids=list(NUMBERS))
+def test_numbers_must_be_finite_and_bounded(tmp_path: Path, case: str) -> None:
+    text, expected = NUMBERS[case]
+    path = write(tmp_path, text)
+    with pytest.raises(truepar.PlanError) as info:
+        truepar.load_plan(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    said = message.removeprefix(f"{path}: ")  # the folder's name is the test's: not evidence
+    for part in expected:
+        assert part in said, (part, message)
+
+
+def test_infinite_numbers_in_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "ops:\n  - {id: a, tool: sleep, seconds: .inf}\n", "plan.yaml")
+    with pytest.raises(truepar.PlanError, match=r"op 'a' field 'seconds': .*finite"):
+        truepar.load_plan(path)
+
+
+def test_numbers_at_their_bounds_are_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[defaults]\ntimeout = 2592000\nretries = 100\nretry_backoff_s = 2592000\n"
+        f"[[op]]\n{OP_A}timeout = 2592000\nretries = 100\n"
+        'fake = { duration_s = 2592000, cpu_s = 2592000 }\n[[op]]\nid = "b"\ntool = "sleep"\n'
+        "seconds = 2592000\n",
+    )
+    plan = truepar.load_plan(path)
+    assert plan.op("b").timeout is None
+    assert plan.defaults.timeout == 2592000
+
+
+def test_python_ops_with_infinite_numbers_are_refused() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        SleepOp(id="a", seconds=float("inf"))
+    with pytest.raises(ValueError, match="finite"):
+        BashOp(id="a", argv=["true"], timeout=float("nan"))
+
+
+@pytest.mark.parametrize(
+    "case", ["seconds-inf", "seconds-1e300", "timeout-inf", "timeout-nan", "fake-duration-1e300"]
+)
+def test_cli_refuses_infinite_and_huge_numbers(tmp_path: Path, case: str) -> None:
+    text, expected = NUMBERS[case]
+    path = write(tmp_path, text)
+    proc = truepar_cli("run", str(path), "--no-evidence", timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert str(path) in lines[0]
+    said = lines[0].split(f"{path}: ", 1)[1]
+    for part in expected:
+        assert part in said, (part, lines[0])
 
 
 def test_broken_yaml(tmp_path: Path) -> None:

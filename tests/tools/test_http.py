@@ -22,7 +22,8 @@ from truepar.tools.http import HTTP, HttpOp
 
 class _Handler(BaseHTTPRequestHandler):
     """``/echo`` returns the request as JSON; ``/status/N`` answers N; ``/big`` 10 kB;
-    ``/redirect`` sends to ``/echo``."""
+    ``/redirect`` sends to ``/echo``; ``/login`` echoes too, with a session cookie and the
+    request line and its credentials echoed in a header."""
 
     def _reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
         self.send_response(status)
@@ -36,7 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         n = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(n) if n else b""
-        if url.path == "/echo":
+        if url.path in ("/echo", "/login"):
             echo = {
                 "method": self.command,
                 "path": url.path,
@@ -44,6 +45,15 @@ class _Handler(BaseHTTPRequestHandler):
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": data.decode(),
             }
+            if url.path == "/login":
+                self.send_response(200)
+                self.send_header("Set-Cookie", "session=SECRETCOOKIE; HttpOnly")
+                self.send_header("X-Echo", f"{self.path} {self.headers.get('Authorization')}")
+                data = json.dumps(echo).encode()
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             self._reply(200, json.dumps(echo).encode())
         elif url.path.startswith("/status/"):
             self._reply(int(url.path.rsplit("/", 1)[1]), b"the error page", "text/plain")
@@ -113,6 +123,68 @@ def test_get_with_params_and_headers(run: Callable[..., ToolOutput], server: str
     assert out.bytes_out == len(v["body"].encode())
     assert out.summary.startswith(f"GET {server}/echo → 200 (")
     assert out.summary.endswith(" ms)")
+
+
+def test_params_add_to_the_urls_query(run: Callable[..., ToolOutput], server: str) -> None:
+    out = run(url=f"{server}/echo?a=1&b=2", params={"b": "3", "c": "x y"})
+    assert json.loads(out.value["body"])["query"] == {"a": "1", "b": "3", "c": "x y"}
+    out = run(url=f"{server}/echo?a=1")
+    assert json.loads(out.value["body"])["query"] == {"a": "1"}
+    assert out.value["url"] == f"{server}/echo?a=1"
+
+
+SECRETS = ("sk-test-SECRET123", "SECRETCOOKIE", "bearer-SECRET789", "pw-SECRETPASS", "tok-SECRET")
+
+
+def test_the_value_holds_no_secret(run: Callable[..., ToolOutput], server: str) -> None:
+    """Given as a param (and again under a plain name), a header, userinfo, a URL parameter;
+    sent back in a cookie, an echoed header, the body: recorded nowhere."""
+    key = "sk-test-SECRET123"
+    host = server.removeprefix("http://")
+    out = run(
+        url=f"http://user:pw-SECRETPASS@{host}/login?access_token=tok-SECRET&page=2",
+        params={"api_key": key, "q": key},
+        headers={"Authorization": "Bearer bearer-SECRET789", "Accept": "application/json"},
+    )
+    assert out.error is None
+    v = out.value
+    recorded = json.dumps([v, out.summary])
+    for secret in SECRETS:
+        assert secret not in recorded, secret
+    assert v["headers"]["set-cookie"] == "[redacted]"
+    assert v["url"] == (
+        f"http://[redacted]@{host}/login?access_token=[redacted]&page=2"
+        "&api_key=[redacted]&q=[redacted]"
+    )
+    echo = json.loads(v["body"])
+    assert echo["query"] == {
+        "access_token": "[redacted]",
+        "page": "2",
+        "api_key": "[redacted]",
+        "q": "[redacted]",
+    }
+    # httpx sends the userinfo as Basic credentials, in place of the Authorization header.
+    assert echo["headers"]["authorization"] == "Basic [redacted]"
+    assert v["headers"]["x-echo"].endswith(" Basic [redacted]")
+    assert echo["headers"]["accept"] == "application/json"
+    assert out.summary.startswith(
+        f"GET http://[redacted]@{host}/login?access_token=[redacted]&page=2 → 200 ("
+    )
+    assert out.bytes_out > len(v["body"].encode())  # counts what came, not what is shown
+
+
+def test_failures_name_no_secret(run: Callable[..., ToolOutput], server: str) -> None:
+    out = run(url=f"{server}/status/401?token=tok-SECRET", expect_status=[200])
+    assert out.error == "HTTP 401 Unauthorized"
+    assert "tok-SECRET" not in json.dumps([out.value, out.summary])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OpError) as info:
+        run(url=f"http://u:pw-SECRETPASS@127.0.0.1:{port}/x?api_key=sk-test-SECRET123")
+    message = str(info.value)
+    assert message.startswith(f"GET http://[redacted]@127.0.0.1:{port}/x?api_key=[redacted] ")
+    assert not any(secret in message for secret in SECRETS)
 
 
 def test_post_json(run: Callable[..., ToolOutput], server: str) -> None:

@@ -44,27 +44,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from truepar.errors import PlanError
 from truepar.plan.models import Resource
 from truepar.tools.base import labelled
+from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_WORKERS
 
 Aggregate = Literal["none", "merge", "vote", "escalate"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 class SwarmSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = "swarm"
     repo: str | None = None
     isolation: Literal["worktree", "none"] = "worktree"
     base: str = "HEAD"
     merge: Literal["merge", "rebase", "none"] = "merge"
-    workers: int = Field(default=8, ge=1)
+    workers: int = Field(default=8, ge=1, le=MAX_WORKERS)
     backend: Literal["async", "threads"] = "async"
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     #: Where each run's session logs go (relative to this file): ``<sessions>/<run-id>/``.
     sessions: str = ".truepar/swarm"
     aggregate: Aggregate = "none"
     escalate_to: str = "human"
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=MAX_WORKERS)
     #: Agents only read the repository: no worktrees, nothing to merge.
     read_only: bool = False
 
@@ -72,17 +73,17 @@ class SwarmSection(BaseModel):
 class AgentEntry(BaseModel):
     """One agent: the template's fields, any of them overridden."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str | None = None
     argv: tuple[str, ...] | None = None
     prompt: str | None = None
     prompt_via: Literal["stdin", "arg"] | None = None
     env: dict[str, str] | None = None
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
     resource: str | None = None
-    cost: float | None = Field(default=None, ge=0)
-    tokens: int | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0, le=MAX_COUNT)
+    tokens: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     tags: tuple[str, ...] | None = None
     read_only: bool | None = None
 

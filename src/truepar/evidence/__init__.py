@@ -24,7 +24,7 @@ from truepar.evidence.keys import (
     trust_line,
 )
 from truepar.evidence.ledger import ChainCheck, Ledger, Record
-from truepar.evidence.metadata import collect, redact, redact_plan
+from truepar.evidence.metadata import collect, redact_plan
 from truepar.evidence.paths import (
     data_dir,
     default_evidence_dir,
@@ -32,6 +32,7 @@ from truepar.evidence.paths import (
     new_evidence_file,
 )
 from truepar.evidence.signing import SignatureCheck, check_signature, sign
+from truepar.tools.secrets import redact
 
 __all__ = (
     "SCHEMA_VERSION",

@@ -3,9 +3,12 @@
 Collected automatically, never typed in: interpreter, GIL, OS and kernel, CPU model, cores
 available against total, memory, load at the start, the versions of the packages that shape
 the numbers, host, and the git commit (and whether the tree was dirty) of the plan's folder.
-Secrets never enter evidence: in a plan's ops, the entries of ``env``, ``headers``, ``params`` and
-``kwargs`` whose names look like tokens, keys or passwords are redacted (:func:`redact_plan`),
-with a configurable list of patterns.
+Secrets never enter evidence: in a plan's ops, the entries of ``env``, ``headers``, ``params``,
+``kwargs``, ``json`` and ``extra_body`` whose names look like tokens, keys or passwords are
+redacted, URLs lose their userinfo and secret-named query parameters, and the redacted values are
+removed from every other field of the op too (:func:`redact_plan`), with a configurable list of
+patterns. The patterns and the URL rules live in :mod:`truepar.tools.secrets`, below the tools,
+which redact what they return by the same rules.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
-import re
 import socket
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -27,6 +29,14 @@ from truepar.engine.environment import (
     cores_available,
     free_threaded_build,
     gil_enabled,
+)
+from truepar.tools.secrets import (
+    SECRET_PATTERNS,
+    redact,
+    redact_url,
+    scrubber,
+    secret_values,
+    url_secrets,
 )
 
 #: Packages whose versions are recorded: the ones that shape truepar's numbers.
@@ -41,20 +51,6 @@ KEY_PACKAGES = (
     "typer",
     "rich",
 )
-
-#: Names (of environment variables, headers, any mapping key) whose values are never recorded.
-SECRET_PATTERNS = (
-    r"token",
-    r"secret",
-    r"passw(or)?d",
-    r"api[_-]?key",
-    r"private[_-]?key",
-    r"auth(orization)?",
-    r"cookie",
-    r"credential",
-    r"session",
-)
-REDACTED = "[redacted]"
 
 
 def utc_now() -> str:
@@ -133,28 +129,39 @@ def collect(plan_dir: Path | None = None) -> dict[str, Any]:
     return info
 
 
-#: The op fields whose entries are names and values a user may put secrets in.
-SECRET_FIELDS = ("env", "headers", "params", "kwargs")
+#: The op fields whose entries are names and values a user may put secrets in (``json_body`` is
+#: an ``http`` op's ``json``).
+SECRET_FIELDS = ("env", "headers", "params", "kwargs", "json_body", "extra_body")
 
 
-def redact(mapping: Mapping[str, Any], patterns: Iterable[str] = SECRET_PATTERNS) -> dict[str, Any]:
-    """``mapping`` with the values of secret-looking names replaced by ``[redacted]``."""
-    secret = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-    return {k: REDACTED if secret.search(str(k)) else v for k, v in mapping.items()}
+def _is_url_field(name: str) -> bool:
+    return name == "url" or name.endswith("_url")
+
+
+def redact_op(op: Mapping[str, Any], patterns: Iterable[str] = SECRET_PATTERNS) -> dict[str, Any]:
+    """One op's JSON form as evidence may record it: the secret-named entries of its
+    :data:`SECRET_FIELDS` redacted, its URL fields (``url``, ``base_url`` ...) without userinfo
+    or secret-named parameters, and every value so redacted removed from all its other fields."""
+    pats = tuple(patterns)
+    out = dict(op)
+    secrets: set[str] = set()
+    for field in SECRET_FIELDS:
+        if isinstance(out.get(field), Mapping):
+            secrets |= secret_values(out[field], pats)
+            out[field] = redact(out[field], pats)
+    for field, value in op.items():
+        if isinstance(value, str) and _is_url_field(field):
+            secrets |= url_secrets(value, pats)
+            out[field] = redact_url(value, pats)
+    scrubbed: dict[str, Any] = scrubber(secrets).deep(out)
+    return scrubbed
 
 
 def redact_plan(
     plan: Mapping[str, Any], patterns: Iterable[str] = SECRET_PATTERNS
 ) -> dict[str, Any]:
-    """A plan's JSON form with the secret-looking entries of its ops' :data:`SECRET_FIELDS`
-    redacted (the plan's own ops are not touched)."""
+    """A plan's JSON form with each op redacted by :func:`redact_op` (the plan's own ops are not
+    touched)."""
     out = dict(plan)
-    ops = []
-    for raw in plan.get("ops", ()):
-        op = dict(raw)
-        for field in SECRET_FIELDS:
-            if isinstance(op.get(field), Mapping):
-                op[field] = redact(op[field], patterns)
-        ops.append(op)
-    out["ops"] = ops
+    out["ops"] = [redact_op(raw, patterns) for raw in plan.get("ops", ())]
     return out

@@ -26,6 +26,7 @@ from truepar.errors import PlanError
 if TYPE_CHECKING:
     from truepar.plan.graph import Graph
 from truepar.tools import TOOLS, OpBase
+from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES, MAX_WORKERS
 
 BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
 OnError = Literal["continue", "fail-fast"]
@@ -39,21 +40,22 @@ _TOKEN_BLOCKS = 1000
 
 
 class Defaults(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Every float finite; durations at most :data:`~truepar.tools.bounds.MAX_DURATION_S`.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backend: str = "threads"
-    workers: int = Field(default=8, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
-    retries: int = Field(default=0, ge=0)
+    workers: int = Field(default=8, ge=1, le=MAX_WORKERS)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
     #: First retry waits this long; each later one twice as long as the one before.
-    retry_backoff_s: float = Field(default=0.1, ge=0)
+    retry_backoff_s: float = Field(default=0.1, ge=0, le=MAX_DURATION_S)
     on_error: OnError = "continue"
     #: The folder file tools are confined to, relative to the plan file's folder.
     root: str = "."
     #: Context budget: tokens of op results the run may bring back (none = no budget). At
     #: ``lower_at`` of it the worker cap halves, at ``truncate_at`` later results are cut to their
     #: op's ``max_output_tokens``, at ``stop_at`` nothing more starts and a handoff is written.
-    context_tokens: int | None = Field(default=None, ge=1)
+    context_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     lower_at: float = Field(default=0.70, gt=0, le=1)
     truncate_at: float = Field(default=0.90, gt=0, le=1)
     stop_at: float = Field(default=0.95, gt=0, le=1)
@@ -77,14 +79,14 @@ class Resource(BaseModel):
     :func:`truepar.agents.budgets.preflight`, which applies ``policy`` when it is too small.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_concurrent: int | None = Field(default=None, ge=1)
-    per_second: float | None = Field(default=None, gt=0)
-    per_minute: float | None = Field(default=None, gt=0)
-    per_hour: float | None = Field(default=None, gt=0)
+    per_second: float | None = Field(default=None, gt=0, le=MAX_COUNT)
+    per_minute: float | None = Field(default=None, gt=0, le=MAX_COUNT)
+    per_hour: float | None = Field(default=None, gt=0, le=MAX_COUNT)
     #: LLM tokens (Σ op ``tokens``) that may start in any minute.
-    tokens_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     #: A live budget source: ``github:core``, ``github:search``, ``github:graphql``, ...
     provider: str | None = None
     #: The provider's API base URL (GitHub Enterprise: ``https://HOST/api/v3``); default: the
@@ -92,7 +94,7 @@ class Resource(BaseModel):
     provider_url: str | None = None
     policy: BudgetPolicy = "fail"
     #: The longest ``policy = "wait"`` sleeps for the provider's reset before giving up.
-    max_wait_s: float = Field(default=3600.0, gt=0)
+    max_wait_s: float = Field(default=3600.0, gt=0, le=MAX_DURATION_S)
     #: A SQLite file holding this resource's limiter state, so that every truepar process naming
     #: the same file and resource stays under one limit together (relative to the plan's folder).
     limiter_file: str | None = None
@@ -157,7 +159,9 @@ class Resource(BaseModel):
 
 
 class Plan(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
     name: str = "plan"
     defaults: Defaults = Field(default_factory=Defaults)

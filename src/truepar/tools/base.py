@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from truepar.errors import ConfinementError
+from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES
 
 #: Default cap on captured output per stream / per read, in bytes.
 DEFAULT_MAX_BYTES = 1 << 20
@@ -27,16 +28,16 @@ DEFAULT_MAX_BYTES = 1 << 20
 class FakeSpec(BaseModel):
     """How an op behaves on the deterministic ``fake`` backend (virtual clock, no real work)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    duration_s: float = Field(default=0.001, ge=0)
+    duration_s: float = Field(default=0.001, ge=0, le=MAX_DURATION_S)
     #: CPU seconds the op is said to use; defaults to none (a pure wait).
-    cpu_s: float = Field(default=0.0, ge=0)
+    cpu_s: float = Field(default=0.0, ge=0, le=MAX_DURATION_S)
     #: Fail the first N attempts (to test retries), or every attempt with ``fail = -1``.
     fail: int = 0
     #: The op's worker "crashes" (status ``crashed``) instead of returning.
     crash: bool = False
-    bytes_out: int = Field(default=0, ge=0)
+    bytes_out: int = Field(default=0, ge=0, le=MAX_COUNT)
     value: Any = None
 
 
@@ -64,7 +65,10 @@ def labelled(label: str, exc: ValidationError) -> str:
 class OpBase(BaseModel):
     """Fields every op has, whatever its tool."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    #: ``allow_inf_nan=False``: every float of every tool's op is finite (subclasses inherit it).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
     #: Subclasses narrow this to ``Literal["read"]`` etc.; it selects the tool.
     tool: str
@@ -75,18 +79,18 @@ class OpBase(BaseModel):
     writes: tuple[str, ...] = ()
     #: A named resource (``[resources.X]``) whose ``max_concurrent`` caps this op.
     resource: str | None = None
-    timeout: float | None = Field(default=None, gt=0)
-    retries: int | None = Field(default=None, ge=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
+    retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
     #: Run this op on another backend than the plan's default.
     backend: str | None = None
     fake: FakeSpec | None = None
     #: Requests of its resource's rate budget this op uses (a GitHub search: 1; an agent: its
     #: expected calls). The limiter counts whole requests, so a fraction rounds up there.
-    cost: float = Field(default=1, ge=0)
+    cost: float = Field(default=1, ge=0, le=MAX_COUNT)
     #: LLM tokens it is expected to use, counted against its resource's ``tokens_per_minute``.
-    tokens: int = Field(default=0, ge=0)
+    tokens: int = Field(default=0, ge=0, le=MAX_COUNT)
     #: Past the context budget's ``truncate_at``, its result is cut to this many tokens.
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     #: Free labels; ``github`` or ``llm`` mark an op as using a rate-limited service.
     tags: tuple[str, ...] = ()
 

@@ -5,11 +5,17 @@ Both paths share everything but the I/O calls: :func:`_request_args` builds the 
 result. A status the op did not expect (by default any status >= 400) fails the op but keeps
 the response as its value, so an error page is not lost; a network error raises
 :class:`~truepar.errors.OpError`.
+
+Secrets never leave the tool (:mod:`truepar.tools.secrets`): the value, summary and errors carry
+URLs with their userinfo and secret-named parameters redacted, secret-named response headers
+(``set-cookie``, ``authorization`` ...) as ``[redacted]``, and every secret the op was given (in
+``headers``, ``params``, ``json`` or its URL) removed wherever it turns up.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -18,6 +24,14 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from truepar.errors import OpError
 from truepar.tools.base import DEFAULT_MAX_BYTES, OpBase, Tool, ToolContext, ToolOutput
 from truepar.tools.files import fmt_bytes
+from truepar.tools.secrets import (
+    REDACTED,
+    is_secret_name,
+    redact_url,
+    scrubber,
+    secret_values,
+    url_secrets,
+)
 
 #: httpx timeout (connect, read, write, pool) when the op sets none. The scheduler's own
 #: timeout, by cancellation, still applies on top.
@@ -54,7 +68,7 @@ class HttpOp(OpBase):
     @classmethod
     def _http_url(cls, v: str) -> str:
         if not v.lower().startswith(("http://", "https://")):
-            raise ValueError(f"url {v!r} must start with http:// or https://")
+            raise ValueError(f"url {redact_url(v)!r} must start with http:// or https://")
         return v
 
     @model_validator(mode="after")
@@ -68,14 +82,32 @@ class HttpOp(OpBase):
             return status in self.expect_status
         return status < 400
 
+    def secrets(self) -> set[str]:
+        """Every secret value this op was given: under secret names in ``headers``, ``params``
+        and a ``json`` object, and in its URL (userinfo, secret-named query parameters)."""
+        found = secret_values(self.headers) | secret_values(self.params) | url_secrets(self.url)
+        if isinstance(self.json_body, dict):
+            found |= secret_values(self.json_body)
+        return found
+
+    def shown_url(self) -> str:
+        """The op's URL as it may be recorded: secrets redacted."""
+        return scrubber(self.secrets())(redact_url(self.url))
+
 
 def _request_args(op: HttpOp) -> dict[str, Any]:
-    """Keyword arguments of ``client.stream`` (sync or async) for ``op``."""
+    """Keyword arguments of ``client.stream`` (sync or async) for ``op``.
+
+    ``params`` are added to the URL's own query, never in its place (httpx's ``params=``
+    argument replaces the query, and an empty one erases it).
+    """
+    url = httpx.URL(op.url)
+    if op.params:
+        url = url.copy_merge_params(op.params)
     args: dict[str, Any] = {
         "method": op.method,
-        "url": op.url,
+        "url": url,
         "headers": op.headers,
-        "params": op.params,
         "timeout": httpx.Timeout(op.timeout or DEFAULT_TIMEOUT_S),
     }
     if op.body is not None:
@@ -86,8 +118,30 @@ def _request_args(op: HttpOp) -> dict[str, Any]:
 
 
 def _failed(op: HttpOp, e: Exception) -> OpError:
-    reason = str(e) or type(e).__name__
-    return OpError(f"{op.method} {op.url} failed: {reason}")
+    reason = scrubber(op.secrets())(str(e) or type(e).__name__)
+    return OpError(f"{op.method} {op.shown_url()} failed: {reason}")
+
+
+def _cancelled(op: HttpOp) -> OpError:
+    return OpError(f"{op.method} {op.shown_url()} cancelled")
+
+
+#: Response headers that hold URLs: recorded with :func:`redact_url`.
+_URL_HEADERS = ("location", "content-location", "refresh")
+
+
+def _safe_headers(headers: httpx.Headers, scrub: Callable[[str], str]) -> dict[str, str]:
+    """Response headers as recorded: secret-named ones (``set-cookie``, ``authorization``,
+    ``proxy-authorization``, ``cookie`` ...) redacted, URLs redacted, known secrets removed."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if is_secret_name(name):
+            out[name] = REDACTED
+        elif name in _URL_HEADERS:
+            out[name] = scrub(redact_url(value))
+        else:
+            out[name] = scrub(value)
+    return out
 
 
 class _Body:
@@ -114,24 +168,27 @@ def _output(op: HttpOp, response: httpx.Response, body: _Body, started: float) -
     ms = (time.perf_counter() - started) * 1000
     data = b"".join(body.chunks)
     status = response.status_code
+    scrub = scrubber(op.secrets())
     value = {
         "status": status,
-        "headers": dict(response.headers.items()),
-        "body": data.decode(response.encoding or "utf-8", "replace"),
+        "headers": _safe_headers(response.headers, scrub),
+        "body": scrub(data.decode(response.encoding or "utf-8", "replace")),
         "truncated": body.truncated,
-        "url": str(response.url),
+        "url": scrub(redact_url(str(response.url))),
     }
-    summary = f"{op.method} {op.url} → {status} ({fmt_bytes(len(data))}, {ms:.0f} ms)"
+    summary = f"{op.method} {op.shown_url()} → {status} ({fmt_bytes(len(data))}, {ms:.0f} ms)"
     if body.truncated:
         summary += " (truncated)"
-    error = None if op.ok_status(status) else f"HTTP {status} {response.reason_phrase}".rstrip()
+    error = None
+    if not op.ok_status(status):
+        error = scrub(f"HTTP {status} {response.reason_phrase}".rstrip())
     return ToolOutput(value=value, summary=summary, bytes_out=len(data), error=error)
 
 
 def run_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
     """Send the request with a blocking client; ``ctx.cancel`` is checked between chunks."""
     if ctx.cancelled:
-        raise OpError(f"{op.method} {op.url} cancelled")
+        raise _cancelled(op)
     started = time.perf_counter()
     body = _Body(op.max_bytes)
     try:
@@ -141,7 +198,7 @@ def run_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
         ):
             for chunk in response.iter_bytes():
                 if ctx.cancelled:
-                    raise OpError(f"{op.method} {op.url} cancelled")
+                    raise _cancelled(op)
                 if not body.add(chunk):
                     break
     except (httpx.HTTPError, httpx.InvalidURL) as e:

@@ -10,6 +10,10 @@ attempt gets its own span. The async backend uses ``AsyncOpenAI``, so a timeout 
 the request at once. The other backends use the blocking ``OpenAI`` client with the op's timeout
 as its own: a blocked socket read cannot be interrupted from another thread, so a cancelled call
 runs on until that timeout, and the threads backend reports its thread as abandoned meanwhile.
+
+Secrets stay out of what it records: its summary and errors show ``base_url`` with userinfo and
+secret-named query parameters redacted, and the API key (and those URL secrets) removed from any
+message the client or server wrote.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from truepar.errors import OpError
 from truepar.tools.base import OpBase, Tool, ToolContext, ToolOutput
+from truepar.tools.secrets import redact_url, scrub, url_secrets
 
 if TYPE_CHECKING:
     import openai
@@ -66,7 +71,7 @@ class LlmOp(OpBase):
     @classmethod
     def _http_url(cls, v: str) -> str:
         if not v.lower().startswith(("http://", "https://")):
-            raise ValueError(f"base_url {v!r} must start with http:// or https://")
+            raise ValueError(f"base_url {redact_url(v)!r} must start with http:// or https://")
         return v
 
     @field_validator("messages")
@@ -106,14 +111,27 @@ class LlmOp(OpBase):
             args["extra_body"] = dict(self.extra_body)
         return args
 
+    def api_key(self) -> str:
+        return os.environ.get(self.api_key_env) or PLACEHOLDER_API_KEY
+
     def client_args(self) -> dict[str, Any]:
         """Keyword arguments of ``OpenAI`` / ``AsyncOpenAI``."""
         return {
             "base_url": self.base_url,
-            "api_key": os.environ.get(self.api_key_env) or PLACEHOLDER_API_KEY,
+            "api_key": self.api_key(),
             "timeout": self.timeout or DEFAULT_TIMEOUT_S,
             "max_retries": 0,
         }
+
+    def secrets(self) -> set[str]:
+        """The API key (unless the placeholder) and what ``base_url`` holds: userinfo, the values
+        of secret-named query parameters."""
+        key = self.api_key()
+        return url_secrets(self.base_url) | ({key} if key != PLACEHOLDER_API_KEY else set())
+
+    def where(self) -> str:
+        """``llm MODEL at BASE_URL`` for messages, with secrets redacted."""
+        return scrub(f"llm {self.model} at {redact_url(self.base_url)}", self.secrets())
 
 
 def _sdk() -> ModuleType:
@@ -126,21 +144,23 @@ def _sdk() -> ModuleType:
 
 
 def _failed(op: LlmOp, exc: openai.OpenAIError, sdk: ModuleType) -> OpError:
-    """The client's error in one line, naming the model and the server."""
-    where = f"llm {op.model} at {op.base_url}"
+    """The client's error in one line, naming the model and the server; no secret in it."""
+    where = op.where()
     if isinstance(exc, sdk.APITimeoutError):
-        return OpError(f"{where}: timed out")
-    if isinstance(exc, sdk.APIStatusError):
-        return OpError(f"{where}: HTTP {exc.status_code}: {exc.message}")
-    if isinstance(exc, sdk.APIConnectionError):
+        message = "timed out"
+    elif isinstance(exc, sdk.APIStatusError):
+        message = f"HTTP {exc.status_code}: {exc.message}"
+    elif isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__
-        return OpError(f"{where}: cannot connect" + (f" ({cause})" if cause else ""))
-    return OpError(f"{where}: {exc}")
+        message = "cannot connect" + (f" ({cause})" if cause else "")
+    else:
+        message = str(exc)
+    return OpError(f"{where}: {scrub(message, op.secrets())}")
 
 
 def _output(op: LlmOp, completion: ChatCompletion, started: float) -> ToolOutput:
     if not completion.choices:
-        raise OpError(f"llm {op.model} at {op.base_url}: the server returned no choices")
+        raise OpError(f"{op.where()}: the server returned no choices")
     choice = completion.choices[0]
     content = choice.message.content or ""
     usage = completion.usage

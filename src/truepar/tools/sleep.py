@@ -12,11 +12,13 @@ from typing import Literal
 from pydantic import Field
 
 from truepar.tools.base import FakeSpec, OpBase, Tool, ToolContext, ToolOutput
+from truepar.tools.bounds import MAX_DURATION_S
 
 
 class SleepOp(OpBase):
     tool: Literal["sleep"] = "sleep"
-    seconds: float = Field(ge=0)
+    #: Finite (as every float of an op) and at most :data:`MAX_DURATION_S` (30 days).
+    seconds: float = Field(ge=0, le=MAX_DURATION_S)
 
     def fake_spec(self) -> FakeSpec:
         return self.fake or FakeSpec(duration_s=self.seconds)
