@@ -70,8 +70,10 @@ def test_error_tree() -> None:
     assert issubclass(truepar.InternalError, RuntimeError)
     for name in truepar.__all__:
         obj = getattr(truepar, name)
-        if inspect.isclass(obj) and issubclass(obj, Exception):
+        if inspect.isclass(obj) and issubclass(obj, Exception) and not issubclass(obj, Warning):
             assert issubclass(obj, truepar.TrueparError), name
+    assert issubclass(truepar.TrueparWarning, UserWarning)
+    assert issubclass(truepar.Terminated, KeyboardInterrupt)
 
 
 def test_version() -> None:

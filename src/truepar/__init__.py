@@ -24,7 +24,9 @@ from truepar.errors import (
     NotPicklableError,
     OpError,
     PlanError,
+    Terminated,
     TrueparError,
+    TrueparWarning,
     UsageError,
 )
 from truepar.plan import Defaults, Graph, Plan, Resource, build_graph, load_plan, plan_from_dict
@@ -96,10 +98,12 @@ __all__ = (
     "SleepOp",
     "Span",
     "Status",
+    "Terminated",
     "Tool",
     "ToolContext",
     "ToolOutput",
     "TrueparError",
+    "TrueparWarning",
     "UsageError",
     "__version__",
     "arun",

@@ -14,6 +14,9 @@
     │   └── NotPicklableError (TypeError)  an op cannot be sent to a worker process
     └── InternalError (RuntimeError)    a bug in truepar itself; please report it
 
+    TrueparWarning (UserWarning)        not an error: the run goes on (a clamped worker count)
+    Terminated (KeyboardInterrupt)      SIGTERM when a run could not stop cleanly → exit 143
+
 Everything the CLI maps to an exit code is decided in one place, ``truepar.cli.main``:
 ``BadInput`` → 2, everything else that escapes → 1.
 """
@@ -64,3 +67,15 @@ class NotPicklableError(OpError, TypeError):
 
 class InternalError(TrueparError, RuntimeError):
     """Something that should be impossible happened: this is truepar's bug."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived where a run could not stop cleanly (a second signal, or before it
+    started): what ``KeyboardInterrupt`` is to Ctrl-C. The CLI exits 143 for it, not 130."""
+
+
+class TrueparWarning(UserWarning):
+    """Something to know that does not stop the run (more workers asked for than can start).
+
+    Issued with :func:`warnings.warn`; the CLI prints it as one ``truepar: warning:`` line.
+    """

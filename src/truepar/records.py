@@ -75,6 +75,9 @@ class Span:
     waited_for: str | None = None
     #: A thread that could not be stopped after a timeout or cancel is left running: said here.
     abandoned: bool = False
+    #: For an abandoned attempt: how long it ran on after the span's end — until it returned,
+    #: or until the run ended if it was still running then (its error says which).
+    ran_on_s: float | None = None
     #: The context budget cut this attempt's result to its op's ``max_output_tokens``
     #: (``bytes_out`` and ``tokens_out`` still say what the op produced).
     truncated: bool = False
@@ -181,10 +184,20 @@ class RunTrace:
     context: Mapping[str, Any] | None = None
     #: When the context budget stopped the run: what finished and what remains, for the next one.
     handoff: Mapping[str, Any] | None = None
+    #: The signal that interrupted the run (``"SIGINT"``: Ctrl-C, ``"SIGTERM"``), if one did.
+    interrupted_by: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status is RunStatus.OK
+
+    @property
+    def interrupt_exit_code(self) -> int | None:
+        """The shell's code for the signal that interrupted the run: 143 for SIGTERM, 130 for
+        Ctrl-C (or any other interruption); ``None`` when it was not interrupted."""
+        if self.status is not RunStatus.INTERRUPTED:
+            return None
+        return 143 if self.interrupted_by == "SIGTERM" else 130
 
     def spans_of(self, op_id: str) -> list[Span]:
         return [s for s in self.spans if s.op_id == op_id]
@@ -198,6 +211,7 @@ class RunTrace:
             "workers": self.workers,
             "status": self.status.value,
             "interrupted": self.status is RunStatus.INTERRUPTED,
+            "interrupted_by": self.interrupted_by,
             "wall_anchor_unix_s": self.wall_anchor_unix_s,
             "start_ns": self.start_ns,
             "end_ns": self.end_ns,

@@ -92,7 +92,7 @@ def test_each_agent_writes_its_own_log_while_others_run(repo: Path, tmp_path: Pa
         assert log.status == "ok" and log.exit_code == 0
         pid = int(next(ln for ln in log.output_tail if ln.startswith("pid ")).split()[1])
         lock_line = next(ln for ln in log.output_tail if ln.startswith("lock "))
-        assert f"truepar: agent {log.agent} running (pid {pid})" in lock_line
+        assert f"truepar: agent {log.agent} running (pid {pid}, started " in lock_line
         assert log.branch == f"truepar/{log.agent}"
         assert [c.subject for c in log.commits] == [f"{log.agent}: edit {specs[log.agent][0]}"]
         assert log.diff_stat is not None and log.diff_stat["insertions"] == 1

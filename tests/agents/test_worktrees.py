@@ -16,6 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -159,7 +160,11 @@ def test_lock_names_the_agent_and_its_pid_while_it_runs(repo: Path) -> None:
     with wt.locked(w, pid=os.getpid()):
         (info,) = [i for i in wt.list_worktrees(repo) if i.path == w.path]
         assert info.locked
-        assert info.lock_reason == f"truepar: agent busy running (pid {os.getpid()})"
+        started = int(psutil.Process().create_time())
+        assert (
+            info.lock_reason
+            == f"truepar: agent busy running (pid {os.getpid()}, started {started})"
+        )
         assert info.lock_pid == os.getpid() and info.lock_alive
         with pytest.raises(BadInput, match="locked"):
             wt.remove(w)

@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from truepar.errors import BadInput, OpError
 
 __all__ = (
@@ -38,6 +40,7 @@ __all__ = (
     "clean_env",
     "git",
     "git_env",
+    "lock_owner",
     "lock_pid",
     "lock_reason",
     "open_repo",
@@ -175,29 +178,56 @@ def status_paths(path: Path, *, untracked: bool = True) -> tuple[str, ...]:
     return tuple(entry[3:] for entry in out.split("\0") if len(entry) > 3)
 
 
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (whole seconds since the epoch), if it exists."""
+    try:
+        return int(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
 def lock_reason(name: str, pid: int) -> str:
-    """The reason truepar locks an agent's worktree with; :func:`lock_pid` reads it back."""
-    return f"truepar: agent {name} running (pid {pid})"
+    """The reason truepar locks an agent's worktree with; :func:`lock_owner` reads it back.
+
+    It names the process and when it started, so that a lock whose process died — killed with
+    SIGKILL, say, so it never unlocked — is known stale even after its pid is used again.
+    """
+    started = _started(pid)
+    when = f", started {started}" if started is not None else ""
+    return f"truepar: agent {name} running (pid {pid}{when})"
 
 
-_PID = re.compile(r"^truepar: agent \S+ running \(pid (\d+)\)$")
+_OWNER = re.compile(r"^truepar: agent \S+ running \(pid (\d+)(?:, started (\d+))?\)$")
+
+
+def lock_owner(reason: str | None) -> tuple[int, int | None] | None:
+    """The pid (and start time, when recorded) in a lock reason truepar wrote; ``None`` for
+    anyone else's lock."""
+    match = _OWNER.match(reason or "")
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)) if match.group(2) else None
 
 
 def lock_pid(reason: str | None) -> int | None:
     """The pid in a lock reason truepar wrote, or ``None`` for anyone else's lock."""
-    match = _PID.match(reason or "")
-    return int(match.group(1)) if match else None
+    owner = lock_owner(reason)
+    return owner[0] if owner is not None else None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine (signal 0 only checks)."""
+def pid_alive(pid: int, started: int | None = None) -> bool:
+    """Whether process ``pid`` still runs on this machine — the same process, when its start
+    time is known (a pid can be reused), and not a zombie (dead, only not yet reaped)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # Start times are whole seconds in the reason; allow for the rounding.
+        return started is None or abs(proc.create_time() - started) < 2
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True  # it exists, it is just not ours
-    return True
+    except psutil.Error:
+        return True  # it exists, it is just not ours to look at
 
 
 @dataclasses.dataclass(frozen=True)

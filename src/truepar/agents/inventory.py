@@ -22,7 +22,7 @@ from truepar.agents._git import (
     admin_lock,
     git,
     last_line,
-    lock_pid,
+    lock_owner,
     open_repo,
     pid_alive,
     status_paths,
@@ -89,7 +89,8 @@ def _parse_porcelain(text: str, repo: Repo) -> list[WorktreeInfo]:
         path = Path(rec.get("worktree") or "")
         branch_ref = rec.get("branch")
         reason = rec.get("locked") if "locked" in rec else None
-        pid = lock_pid(reason)
+        owner = lock_owner(reason)
+        pid = owner[0] if owner is not None else None
         infos.append(
             WorktreeInfo(
                 path=path,
@@ -101,7 +102,7 @@ def _parse_porcelain(text: str, repo: Repo) -> list[WorktreeInfo]:
                 locked="locked" in rec,
                 lock_reason=reason,
                 lock_pid=pid,
-                lock_alive=None if pid is None else pid_alive(pid),
+                lock_alive=None if owner is None else pid_alive(*owner),
                 prunable="prunable" in rec,
                 prunable_reason=rec.get("prunable"),
                 managed=index > 0 and Path(os.path.realpath(path.parent)) == managed_root,

@@ -42,6 +42,8 @@ class OpCall:
     worker: int = -1
     #: Set by a backend that had to leave a thread running after a timeout or cancel.
     abandoned: bool = False
+    #: When an abandoned attempt finally returned (monotonic ns); ``None`` while it still runs.
+    returned_ns: int | None = None
     #: The backend's own handle on the running attempt (a task, a job, a worker); never pickled.
     handle: Any = None
 
@@ -95,6 +97,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: False only for the fake backend, whose CPU figures are declared, not measured.
     measures_real_cpu: ClassVar[bool] = True
+    #: True when ``clock_ns`` is virtual (the fake backend): no real op ever holds its loop.
+    virtual_clock: ClassVar[bool] = False
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -104,14 +108,21 @@ class Backend(abc.ABC):
         """How many ops this backend can run at once (the sequential backend: one)."""
         return self.workers
 
+    @property
+    def ceiling_note(self) -> str | None:
+        """Why ``max_workers`` is below ``workers`` when a machine limit (not the backend's
+        nature) caps it, in words for a warning; ``None`` when nothing was capped."""
+        return None
+
     def clock_ns(self) -> int:
         return time.monotonic_ns()
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
-    async def start(self) -> None:  # noqa: B027 - optional hook
-        """Prepare workers. Called on the scheduler's loop before the first op."""
+    async def start(self, parallel: int) -> None:  # noqa: B027 - optional hook
+        """Prepare workers for at most ``parallel`` ops at once (never start more: the run
+        cannot use them). Called on the scheduler's loop before the first op."""
 
     @abc.abstractmethod
     def submit(self, call: OpCall, done: Done) -> None:

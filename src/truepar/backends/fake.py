@@ -77,6 +77,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 class FakeBackend(Backend):
     name = "fake"
     measures_real_cpu = False
+    virtual_clock = True
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)

@@ -12,6 +12,11 @@ fork could copy a lock some thread holds, so then a fork server (``forkserver``,
 truepar) is used: safe, but its first start costs a fresh interpreter, and, as with any
 ``ProcessPoolExecutor`` that does not fork, a script must guard its entry point with
 ``if __name__ == "__main__":``.
+
+How many: never more workers than the run can use (ops that can run at once on this backend),
+and never more than :func:`process_ceiling` — 8 per usable core, fewer if memory is short —
+however many ``workers`` were asked for: a plan asking for more runs with the ceiling (the
+engine warns), so a typo of ``workers`` cannot fork the machine to death.
 """
 
 from __future__ import annotations
@@ -33,10 +38,31 @@ import psutil
 from truepar.backends import worker as worker_module
 from truepar.backends.base import Backend, Done, OpCall, Outcome
 from truepar.errors import BackendUnavailable, NotPicklableError
+from truepar.lifeline import release as lifeline_release
+from truepar.lifeline import watch as lifeline_watch
 from truepar.records import Status
 
 #: Seconds to wait for a worker to exit after it was asked to (or killed) before giving up.
 JOIN_S = 1.0
+#: Worker processes per usable core at most, and the memory each is budgeted (a forked worker
+#: shares most of its pages with us; a fork server's is a fresh interpreter of ~30-60 MiB).
+PER_CORE = 8
+MEMORY_PER_WORKER = 64 << 20
+
+
+def process_ceiling() -> int:
+    """The most worker processes truepar starts at once on this machine.
+
+    ``8 × usable cores`` (the CPU affinity mask, not the machine's count), and no more than
+    available memory holds at 64 MiB a worker; never below 2. Ops that wait rather than compute
+    go further on ``threads`` or ``async``, which have no such ceiling.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    by_memory = psutil.virtual_memory().available // MEMORY_PER_WORKER
+    return max(2, min(PER_CORE * cores, int(by_memory)))
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -55,15 +81,17 @@ class _Worker:
         parent, child = ctx.Pipe(duplex=True)
         self.id = worker_id
         self.conn: multiprocessing.connection.Connection = parent
+        forks = ctx.get_start_method() == "fork"
         self.proc = ctx.Process(  # type: ignore[attr-defined]
             target=worker_module.main,
-            args=(child, worker_id),
+            args=(child, worker_id, os.getpid() if forks else None),
             daemon=True,
             name=f"truepar-worker-{worker_id}",
         )
         self.proc.start()
         child.close()
         self.pid: int = self.proc.pid
+        lifeline_watch(self.pid)  # the worker leads its own process group
         #: A forked or spawned worker is our child: once reaped, ``getrusage(RUSAGE_CHILDREN)``
         #: counts its CPU. A fork server's worker is not, so we keep counting it ourselves.
         self.is_child = ctx.get_start_method() != "forkserver"
@@ -104,6 +132,8 @@ class _Worker:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
         self.proc.join(JOIN_S)
+        if self.proc.exitcode is not None:
+            lifeline_release(self.pid)
 
 
 class ProcessesBackend(Backend):
@@ -116,6 +146,24 @@ class ProcessesBackend(Backend):
         self._retired_cpu_s = 0.0
         self._next_id = 0
         self._free_ids: list[int] = []
+        self._ceiling = min(workers, process_ceiling())
+        #: Calls submitted while every allowed worker was busy (only when another backend's
+        #: plan sends ops here with more workers than this backend's ceiling).
+        self._queued: list[tuple[OpCall, Done]] = []
+
+    @property
+    def max_workers(self) -> int:
+        return self._ceiling
+
+    @property
+    def ceiling_note(self) -> str | None:
+        if self._ceiling >= self.workers:
+            return None
+        return (
+            f"workers {self.workers} is more worker processes than this machine takes: the "
+            f"processes backend runs at most {self._ceiling} at once here ({PER_CORE} per "
+            "usable core, memory permitting)"
+        )
 
     def worker_cpu_s(self) -> float:
         return self._retired_cpu_s + sum(w.cpu_s for w in self._all)
@@ -141,10 +189,10 @@ class ProcessesBackend(Backend):
             self._retired_cpu_s += worker.cpu_s
         self._free_ids.append(worker.id)
 
-    async def start(self) -> None:
-        """Start the workers now (all of them at once), not one by one as ops arrive."""
+    async def start(self, parallel: int) -> None:
+        """Start the workers the run can use now (all at once), not one by one as ops arrive."""
         loop = asyncio.get_running_loop()
-        missing = self.workers - len(self._all)
+        missing = min(parallel, self._ceiling) - len(self._all)
         if missing <= 0:
             return
         fresh = [self._get_worker() for _ in range(missing)]
@@ -187,6 +235,13 @@ class ProcessesBackend(Backend):
                 f" ({exc}); use a module-level function and plain arguments, or another backend"
             )
             raise err from exc
+        if not self._idle and len(self._all) >= self._ceiling:
+            call.handle = None
+            self._queued.append((call, done))
+            return
+        self._send(call, done, payload)
+
+    def _send(self, call: OpCall, done: Done, payload: bytes) -> None:
         worker = self._get_worker()
         # Ops run on the worker's main thread, whose thread id on Linux is its pid.
         call.worker, call.pid, call.thread_id, call.handle = (
@@ -212,9 +267,11 @@ class ProcessesBackend(Backend):
             worker.current = None
             if not worker.ready:
                 done(self._start_failure(worker))
+                self._next_queued()
                 return
             why = worker.exit_description()
             self._retire(worker, kill=True)
+            self._next_queued()
             now = self.clock_ns()
             start = call.started_ns or now
             done(Outcome(Status.CRASHED, start, now, worker.pid, 0, worker.id, None, error=why))
@@ -225,11 +282,24 @@ class ProcessesBackend(Backend):
         loop.remove_reader(worker.conn.fileno())
         worker.current = None
         self._idle.append(worker)
+        self._next_queued()
         done(msg[1])
+
+    def _next_queued(self) -> None:
+        """A worker is free (or may be started again): give it the oldest queued call."""
+        if self._queued and (self._idle or len(self._all) < self._ceiling):
+            call, done = self._queued.pop(0)
+            self._send(call, done, pickle.dumps(call))
 
     def cancel(self, call: OpCall) -> None:
         """Kill the worker (and, with its process group, every subprocess the op started)."""
-        worker: _Worker = call.handle
+        worker: _Worker | None = call.handle
+        if worker is None:  # still queued: it never started
+            for i, (queued, done) in enumerate(self._queued):
+                if queued is call:
+                    del self._queued[i]
+                    asyncio.get_running_loop().call_soon(done, asyncio.CancelledError())
+            return
         if worker.current is None or worker.current[0] is not call:
             return
         _, done = worker.current
@@ -237,6 +307,7 @@ class ProcessesBackend(Backend):
         loop = asyncio.get_running_loop()
         loop.remove_reader(worker.conn.fileno())
         self._retire(worker, kill=True)
+        self._next_queued()
         loop.call_soon(done, asyncio.CancelledError())
 
     async def aclose(self) -> None:

@@ -1,18 +1,22 @@
 """``sequential``: one op at a time, inline on the calling thread — the honest baseline.
 
-No pool, no hand-off, nothing between ops but the scheduler. A timeout cannot interrupt Python
-code running inline, so a watchdog thread cancels the op's context instead: a subprocess is
-killed and a sleep wakes at once; a pure-Python op runs to its end and is then reported
-``timeout`` all the same.
+No pool, no hand-off, nothing between ops but the scheduler. While an op runs inline the event
+loop is blocked, so its deadline and Ctrl-C reach it through the loop's guard (see
+:mod:`truepar.backends.inline`): asked to stop at its deadline (a subprocess is killed, a sleep
+wakes), and interrupted ``GRACE_S`` later if it still runs (pure Python, a blocked read). Its
+span ends when it really stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 from truepar.backends.base import Backend, Done, OpCall
+from truepar.backends.inline import loop_guard
 from truepar.backends.invoke import invoke
+from truepar.records import Status
 from truepar.tools.base import ToolContext
 
 
@@ -46,29 +50,13 @@ class SequentialBackend(Backend):
         if ctx.cancelled:  # cancelled before its turn came
             done(asyncio.CancelledError())
             return
-        fired: list[bool] = []  # set by the watchdog; no Event per op when there is no timeout
-
-        def expire() -> None:
-            fired.append(True)
-            ctx.request_cancel()
-
-        watchdog = None
-        if call.timeout_s is not None:
-            watchdog = threading.Timer(call.timeout_s, expire)
-            watchdog.daemon = True
-            watchdog.start()
         self._current = ctx
         call.worker, call.thread_id = 0, threading.get_native_id()
         try:
-            outcome = invoke(call, ctx, worker=0)
+            outcome = invoke(call, ctx, worker=0, guard=loop_guard())
         finally:
             self._current = None
-            if watchdog is not None:
-                watchdog.cancel()
-        if fired:
-            # The loop was blocked, so the scheduler's own deadline could not fire: say it here.
-            done(TimeoutError())
-        elif ctx.cancelled:  # Ctrl-C reached the op through interrupt()
-            done(asyncio.CancelledError())
-        else:
-            done(outcome)
+        if ctx.cancelled and outcome.status not in (Status.TIMEOUT, Status.CANCELLED):
+            # Cancelled while it ran (Ctrl-C off the main thread): it stopped, not failed.
+            outcome = dataclasses.replace(outcome, status=Status.CANCELLED, error=None)
+        done(outcome)

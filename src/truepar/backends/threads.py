@@ -133,26 +133,28 @@ class _Pool:
             thread.join(timeout=1.0)
 
 
-class ThreadsBackend(Backend):
-    name = "threads"
+class ThreadRunner:
+    """Sync attempts on a pool of daemon threads; an attempt that ignores a cancel for
+    ``GRACE_S`` is abandoned (its thread left to finish alone, replaced, counted, reported).
 
-    def __init__(self, workers: int) -> None:
-        super().__init__(workers)
+    Serves the ``threads`` backend, and the ``async`` backend for tools without async I/O.
+    """
+
+    def __init__(self) -> None:
         self._pool = _Pool()
-        self._abandoned = 0
+        self.abandoned = 0
 
-    @property
-    def abandoned_threads(self) -> int:
-        return self._abandoned
-
-    def submit(self, call: OpCall, done: Done) -> None:
+    def submit(self, call: OpCall, done: Done, worker: int | None = None) -> None:
+        """Run ``call`` on a thread; its span's worker is ``worker``, or the thread's number."""
         loop = asyncio.get_running_loop()
         ctx = ToolContext(call.root, call.plan_dir)
+        job: _Job
 
-        def run(worker: int) -> Callable[[], None]:
-            call.worker = worker
+        def run(thread_worker: int) -> Callable[[], None]:
+            call.worker = thread_worker if worker is None else worker
             call.thread_id = threading.get_native_id()
-            outcome = invoke(call, ctx, worker)
+            outcome = invoke(call, ctx, call.worker)
+            call.returned_ns = outcome.end_ns  # read only if it was abandoned meanwhile
 
             def deliver() -> None:
                 with contextlib.suppress(RuntimeError):  # the loop is gone after an abandon
@@ -173,8 +175,29 @@ class ThreadsBackend(Backend):
         job: _Job = call.handle
         if self._pool.abandon(job):
             call.abandoned = True
-            self._abandoned += 1
+            self.abandoned += 1
             job.done(asyncio.CancelledError())
 
-    async def aclose(self) -> None:
+    def shutdown(self) -> None:
         self._pool.shutdown()
+
+
+class ThreadsBackend(Backend):
+    name = "threads"
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self._runner = ThreadRunner()
+
+    @property
+    def abandoned_threads(self) -> int:
+        return self._runner.abandoned
+
+    def submit(self, call: OpCall, done: Done) -> None:
+        self._runner.submit(call, done)
+
+    def cancel(self, call: OpCall) -> None:
+        self._runner.cancel(call)
+
+    async def aclose(self) -> None:
+        self._runner.shutdown()

@@ -3,15 +3,23 @@
 Imported by the fork server ahead of time (``set_forkserver_preload``), so a new worker starts
 with truepar and its tools already imported. Each reply ends with the worker's cumulative CPU
 seconds (its own and its reaped subprocesses'), which is how the parent counts worker CPU.
+
+A worker never outlives the process that started it: it asks the kernel for SIGTERM when its
+parent dies (``PR_SET_PDEATHSIG``; for a fork server's worker, the fork server, which exits with
+truepar), and on SIGTERM kills its whole process group — itself and every subprocess its op
+started — at once. The parent's watchdog (:mod:`truepar.lifeline`) kills the group too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import os
 import pickle
 import resource
 import signal
+import sys
 import time
 from multiprocessing.connection import Connection
 from types import FrameType
@@ -29,16 +37,38 @@ def cumulative_cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+#: ``prctl(PR_SET_PDEATHSIG, ...)``: Linux's "signal me when my parent dies".
+_PR_SET_PDEATHSIG = 1
+
+
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    bash.kill_all_children()
+    # The worker leads its group, and its op's subprocesses stay in it: one kill ends them all.
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(128 + signal.SIGTERM)
 
 
-def main(conn: Connection, worker_id: int) -> None:
+def die_with_parent(parent_pid: int | None) -> None:
+    """SIGTERM this process when its parent dies; exit now if that already happened.
+
+    ``parent_pid`` is the parent's pid when known (a forked worker), to close the race of a
+    parent dying before the request was made; a fork server's worker passes ``None``.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        _on_sigterm(signal.SIGTERM, None)
+
+
+def main(conn: Connection, worker_id: int, parent_pid: int | None = None) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
     bash.become_worker()
+    die_with_parent(parent_pid)
     conn.send_bytes(pickle.dumps(("ready", cumulative_cpu_s())))
     while True:
         try:

@@ -2,13 +2,15 @@
 
 0 ok · 1 the run (or a required threshold) failed, or a runtime failure (a busy ledger, a
 backend that cannot start) said in one line · 2 bad input, one line naming what to fix ·
-130 interrupted (Ctrl-C). No traceback reaches a user for bad input; an unexpected exception is
-shown in full, as the bug it is.
+130 interrupted (Ctrl-C) · 143 terminated (SIGTERM). No traceback reaches a user for bad
+input; an unexpected exception is shown in full, as the bug it is.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any, TextIO
 
 import typer
 from rich.console import Console
@@ -27,7 +29,15 @@ from truepar.cli import (
     swarm_cmd,
     worktrees_cmd,
 )
-from truepar.errors import BackendUnavailable, BadInput, BudgetError, LedgerBusy, OpError
+from truepar.errors import (
+    BackendUnavailable,
+    BadInput,
+    BudgetError,
+    LedgerBusy,
+    OpError,
+    Terminated,
+    TrueparWarning,
+)
 
 app = typer.Typer(
     name="truepar",
@@ -57,8 +67,29 @@ def _root() -> None:
     """Run a plan's independent operations at the same time, and measure every run honestly."""
 
 
+def _warnings_as_lines(err: Console) -> None:
+    """The library's own warnings as one ``truepar: warning:`` line, not Python's file:line."""
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> Any:
+        if issubclass(category, TrueparWarning):
+            err.print(f"truepar: warning: {message}", markup=False)
+            return None
+        return previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    _warnings_as_lines(err)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="truepar", standalone_mode=False)
@@ -68,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     except (LedgerBusy, BackendUnavailable, BudgetError, OpError) as exc:  # runtime failures
         err.print(f"truepar: error: {exc}", markup=False)
         sys.exit(1)
+    except Terminated:
+        err.print("truepar: terminated")
+        sys.exit(143)
     except KeyboardInterrupt:
         err.print("truepar: interrupted")
         sys.exit(130)

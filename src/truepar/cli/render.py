@@ -194,8 +194,9 @@ def summary(console: Console, trace: RunTrace) -> None:
     t = trace.totals
     env = trace.environment
     status_style = {"ok": "green", "failed": "red"}.get(trace.status.value, "magenta")
+    word = "terminated" if trace.interrupted_by == "SIGTERM" else trace.status.value
     line = Text.assemble(
-        (trace.status.value.upper(), f"bold {status_style}"),
+        (word.upper(), f"bold {status_style}"),
         f" · wall {fmt_s(t.wall_s)} · Σ op time {fmt_s(t.sum_op_s)}"
         f" · avg concurrency {t.avg_concurrency:.2f}"
         f" · cores used {t.cores_used:.2f} of {env.cores_available}"

@@ -12,6 +12,7 @@ import truepar
 from truepar.agents.budgets import preflight
 from truepar.agents.lint import refuse_unsafe
 from truepar.cli import evidence_cmd, render
+from truepar.engine.run import check_workers
 from truepar.evidence import run_evidence
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
@@ -40,8 +41,8 @@ def run_command(
     keys: evidence_cmd.KeysOpt = None,
 ) -> int:
     """Run PLAN once and print what ran where, for how long, at what cost."""
-    if workers is not None and workers < 1:
-        raise truepar.UsageError(f"--workers must be at least 1, not {workers}")
+    if workers is not None:
+        check_workers(workers)
     if backend is not None and backend not in truepar.BACKENDS:
         raise truepar.UsageError(
             f"--backend {backend!r} is unknown (one of: {', '.join(truepar.BACKENDS)})"
@@ -80,6 +81,6 @@ def run_command(
     if writer is not None:
         writer.write(run_evidence(trace, loaded, started_utc=started, ended_utc=ended))
         writer.finish(kind="run", plan=loaded.name, summary=evidence_cmd.run_summary(trace))
-    if trace.status is truepar.RunStatus.INTERRUPTED:
-        return 130
+    if trace.interrupt_exit_code is not None:
+        return trace.interrupt_exit_code
     return 0 if trace.ok else 1

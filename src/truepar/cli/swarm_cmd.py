@@ -26,7 +26,7 @@ from truepar.cli.render import LiveProgress, fmt_s
 from truepar.evidence import run_evidence
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
-from truepar.records import RunStatus, Span
+from truepar.records import Span
 from truepar.tools.agent import live_last_line
 
 #: Agents shown in the live view at once: the running ones first, then the latest to finish.
@@ -136,8 +136,8 @@ def swarm_command(
         writer.finish(
             kind="run", plan=result.plan.name, summary=evidence_cmd.run_summary(result.trace)
         )
-    if result.trace.status is RunStatus.INTERRUPTED:
-        return 130
+    if result.trace.interrupt_exit_code is not None:
+        return result.trace.interrupt_exit_code
     return 0 if result.ok else 1
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from truepar.backends.invoke import describe_error
-from truepar.engine.run import run
+from truepar.engine.run import check_workers, run
 from truepar.errors import OpError, UsageError
 from truepar.plan.models import Defaults, Plan
 from truepar.records import RunTrace, Status
@@ -91,8 +91,7 @@ def map_calls(
     """
     seq = items if isinstance(items, Sequence) else list(items)
     n = len(seq)
-    if workers < 1:
-        raise UsageError(f"workers must be at least 1, not {workers}")
+    check_workers(workers)
     if chunksize is not None and chunksize < 1:
         raise UsageError(f"chunksize must be at least 1, not {chunksize}")
     size = chunksize or max(1, math.ceil(n / (workers * 4)))

@@ -16,21 +16,24 @@ import functools
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from truepar.backends import Backend, create_backend
+from truepar.backends.inline import handle_watchdog_signal, loop_guard
 from truepar.engine.context_budget import ContextBudget
 from truepar.engine.environment import environment, own_cpu_s
 from truepar.engine.observer import Observer
 from truepar.engine.ratelimit import BudgetDecision, build_gates
 from truepar.engine.scheduler import Scheduler
-from truepar.errors import BackendUnavailable, UsageError
+from truepar.errors import BackendUnavailable, Terminated, TrueparWarning, UsageError
 from truepar.plan.graph import build_graph
 from truepar.plan.load import load_plan, plan_from_dict
 from truepar.plan.models import Plan
 from truepar.records import RunStatus, RunTotals, RunTrace, Status
+from truepar.tools.bounds import MAX_WORKERS
 
 
 def as_plan(plan: Plan | str | Path | Mapping[str, Any]) -> Plan:
@@ -80,6 +83,7 @@ def run(
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
+        loop_guard().shutdown()
 
 
 async def arun(
@@ -109,13 +113,23 @@ async def arun(
     )
 
 
+def check_workers(width: int) -> None:
+    """A worker count truepar accepts: 1 to :data:`MAX_WORKERS`, else :class:`UsageError`."""
+    if width < 1:
+        raise UsageError(f"workers must be at least 1, not {width}")
+    if width > MAX_WORKERS:
+        raise UsageError(
+            f"workers {width} is more than truepar runs at once (at most {MAX_WORKERS:,}); "
+            "ask for fewer"
+        )
+
+
 def _choose(
     plan: Plan, backend: str | None, workers: int | None, instance: Backend | None
 ) -> tuple[str, int]:
     name = instance.name if instance is not None else backend or plan.defaults.backend
     width = workers if workers is not None else plan.defaults.workers
-    if width < 1:
-        raise UsageError(f"--workers must be at least 1, not {width}")
+    check_workers(width)
     if instance is None:
         create_backend(name, 1)  # fail now, with the list of names, if unknown
     if name == "fake" and any(op.backend and op.backend != "fake" for op in plan.ops):
@@ -127,29 +141,48 @@ class _Interrupt:
     scheduler: Scheduler | None = None
     backends: tuple[Backend, ...] = ()
     hits = 0
+    #: The signal that interrupted the run: ``"SIGINT"`` or ``"SIGTERM"``.
+    signal_name: str | None = None
+
+
+#: How a run stopped by each signal says so (the ``not run: ...`` of the ops it cancelled).
+_REASONS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "terminated (SIGTERM)"}
 
 
 @contextlib.contextmanager
 def _interrupts(loop: asyncio.AbstractEventLoop) -> Iterator[_Interrupt]:
-    """First Ctrl-C (or SIGTERM): cancel the run cleanly. Second: ``KeyboardInterrupt`` now."""
+    """First Ctrl-C or SIGTERM: cancel the run cleanly (the trace says which signal). Second:
+    ``KeyboardInterrupt`` (``Terminated`` for SIGTERM) now.
+
+    The same SIGINT handler lets the loop's guard interrupt an op that holds the loop past its
+    deadline (see :mod:`truepar.backends.inline`): only on the main thread, where signals go.
+    """
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield state
         return
+    guard = loop_guard()
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and handle_watchdog_signal(guard):
+            return  # the guard's own signal, for an op that already gave the loop back
         state.hits += 1
         if state.hits > 1 or state.scheduler is None:
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        state.signal_name = signal.Signals(signum).name
         sched = state.scheduler
         for backend in state.backends:  # now, even if the loop is busy inside an inline op
             backend.interrupt()
-        loop.call_soon_threadsafe(functools.partial(sched.stop, "Ctrl-C", interrupted=True))
+        guard.stop_holder()  # an op holding the loop: asked now, interrupted if it ignores it
+        reason = _REASONS[signal.Signals(signum)]
+        loop.call_soon_threadsafe(functools.partial(sched.stop, reason, interrupted=True))
 
-    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in _REASONS}
+    guard.can_interrupt = True
     try:
         yield state
     finally:
+        guard.can_interrupt = False
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -174,6 +207,8 @@ async def _run(
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
     effective = min(width, main.max_workers)
+    if main.ceiling_note is not None and effective < width:
+        warnings.warn(main.ceiling_note, TrueparWarning, stacklevel=2)
     gates = build_gates(plan, main.clock_ns, virtual_clock=name == "fake")
     scheduler = Scheduler(
         plan,
@@ -195,8 +230,9 @@ async def _run(
     start_ns = main.clock_ns()
     observer.run_started(len(plan.ops))
     try:
+        parallel = _parallel_bound(plan, backends, name, effective)
         for b in owned:
-            await b.start()
+            await b.start(parallel[b.name])
         await scheduler.run()
         # The run ends when its last op does; closing idle workers afterwards is not part of it.
         end_ns = main.clock_ns()
@@ -213,8 +249,31 @@ async def _run(
         for b in owned:
             await b.aclose()
     observer.run_finished()
+    scheduler.settle_abandoned(end_ns)
     trace = _trace(plan, name, effective, scheduler, anchor, start_ns, end_ns, cpu, backends)
+    if scheduler.interrupted and interrupt.signal_name is not None:
+        trace = dataclasses.replace(trace, interrupted_by=interrupt.signal_name)
     return _with_budgets(trace, plan, scheduler, budget)
+
+
+def _parallel_bound(
+    plan: Plan, backends: Mapping[str, Backend], default: str, workers: int
+) -> dict[str, int]:
+    """Per backend, at most how many of the plan's ops can run on it at once: its ops, with
+    those of a capped resource counted up to the cap, and never more than ``workers``."""
+    free: dict[str, int] = dict.fromkeys(backends, 0)
+    capped: dict[tuple[str, str], int] = {}
+    for op in plan.ops:
+        where = op.backend or default
+        resource = plan.resources.get(op.resource) if op.resource is not None else None
+        if resource is None or resource.max_concurrent is None:
+            free[where] += 1
+        else:
+            key = (where, str(op.resource))
+            capped[key] = min(resource.max_concurrent, capped.get(key, 0) + 1)
+    for (where, _), n in capped.items():
+        free[where] += n
+    return {where: min(n, workers, backends[where].max_workers) for where, n in free.items()}
 
 
 def _with_budgets(

@@ -17,12 +17,14 @@ cut later results, and stop the run with a handoff.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import heapq
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from truepar.backends.base import Backend, OpCall, Outcome
+from truepar.backends.inline import loop_guard
 from truepar.backends.invoke import describe_error
 from truepar.engine.attempt import OpState, attempt_span
 from truepar.engine.context_budget import LOWER, STOP, ContextBudget
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
     from truepar.engine.ratelimit import RateGate
 
 _RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CRASHED})
+#: Past its timeout by more than this, an op "ran on": it did not stop when asked.
+RAN_ON_S = 0.1
+#: The longest wait between two attempts, whatever the backoff doubling reaches.
+MAX_BACKOFF_S = 3600.0
 
 
 class Scheduler:
@@ -97,6 +103,11 @@ class Scheduler:
         self._root = plan.root
         self._plan_dir = plan.base_dir
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Ops on the loop's thread (sequential, async) may keep others from running: a
+        #: deadline counts only the time an op was not kept from the loop (virtual clocks: no).
+        self._guard = None if backends[default_backend].virtual_clock else loop_guard()
+        #: Attempts abandoned on a thread, and the index of their span: see :meth:`ran_on`.
+        self._abandoned: list[tuple[int, OpCall]] = []
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -184,11 +195,28 @@ class Scheduler:
         loop = self._loop
         assert loop is not None
         if st.timeout_s is not None:
-            st.timer = loop.call_later(st.timeout_s, self._stop_attempt, i, "timeout")
+            st.timer = loop.call_later(st.timeout_s, self._deadline, i, call)
         try:
             st.backend.submit(call, functools.partial(self._on_done, i, call))
         except Exception as exc:  # refused at the door (not picklable, ...): fail this attempt
             loop.call_soon(self._on_done, i, call, exc)
+
+    def _deadline(self, i: int, call: OpCall) -> None:
+        """An attempt's timeout is up — unless other ops held the loop meanwhile: the time they
+        kept it from running is given back (once per block), so it is not blamed for them."""
+        st = self.states[i]
+        if st.call is not call:
+            return
+        st.timer = None
+        if self._guard is not None and st.timeout_s is not None:
+            now = self.clock_ns()
+            kept = self._guard.blocked_ns(st.dispatched_ns, now, other_than=call)
+            owed = st.timeout_s * 1e9 - (now - st.dispatched_ns - kept)
+            if owed > 1e6:  # more than a millisecond still owed
+                assert self._loop is not None
+                st.timer = self._loop.call_later(owed / 1e9, self._deadline, i, call)
+                return
+        self._stop_attempt(i, "timeout")
 
     def _stop_attempt(self, i: int, why: str) -> None:
         """Timeout or cancel: ask the backend to stop the attempt; it still reports back."""
@@ -218,19 +246,25 @@ class Scheduler:
             st.timer = None
         outcome = result if isinstance(result, Outcome) else None
         error: str | None = None
-        if st.stopped_for == "timeout" or isinstance(result, TimeoutError):
-            status, error = Status.TIMEOUT, f"timed out after {st.timeout_s:g} s"
-        elif st.stopped_for == "cancel" or isinstance(result, asyncio.CancelledError):
+        stopped = outcome.status if outcome is not None else None
+        if (
+            st.stopped_for == "timeout"
+            or isinstance(result, TimeoutError)
+            or stopped is Status.TIMEOUT
+        ):
+            status, error = Status.TIMEOUT, self._timeout_error(st, outcome)
+        elif (
+            st.stopped_for == "cancel"
+            or isinstance(result, asyncio.CancelledError)
+            or stopped is Status.CANCELLED
+        ):
             status = Status.CANCELLED
             error = "cancelled" + (" (interrupted)" if self.interrupted else " (fail-fast)")
         elif outcome is not None:
             status = outcome.status
             if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
-                # It blocked the loop (a sync function on ``async``), so no deadline could fire.
-                status = Status.TIMEOUT
-                error = (
-                    f"timed out after {st.timeout_s:g} s (it blocked the event loop, so it ran on)"
-                )
+                # It held the loop (a sync function on ``async``), so no deadline could fire.
+                status, error = Status.TIMEOUT, self._timeout_error(st, outcome)
         else:
             assert isinstance(result, BaseException)
             status, error = Status.FAILED, describe_error(result)
@@ -241,6 +275,8 @@ class Scheduler:
             outcome, truncated, crossed = self.context.account(st.op, outcome)
         now = self.clock_ns() if outcome is None else 0  # a span without an outcome ends now
         span = attempt_span(st, call, outcome, status, error, now, truncated)
+        if call.abandoned:
+            self._abandoned.append((len(self.spans), call))
         self.spans.append(span)
         self._release(st)
         self.observer.op_finished(span)
@@ -272,7 +308,9 @@ class Scheduler:
                 if succ.waiting_on == 0 and not succ.finished:
                     self._make_ready(s)
         elif self._will_retry(st, span.status):
-            delay = self.plan.defaults.retry_backoff_s * 2 ** (st.attempt - 1)
+            delay = min(
+                MAX_BACKOFF_S, self.plan.defaults.retry_backoff_s * 2.0 ** min(st.attempt - 1, 60)
+            )
             loop = asyncio.get_running_loop()
             handle: asyncio.TimerHandle
 
@@ -293,6 +331,18 @@ class Scheduler:
                 else:
                     self._skip_dependents(i)
         self._pump()
+
+    @staticmethod
+    def _timeout_error(st: OpState, outcome: Outcome | None) -> str:
+        """``timed out after T s``, and, when the op did not stop when asked, how long it ran
+        on past that: its span ends when it really stopped, never at the deadline."""
+        text = f"timed out after {st.timeout_s:g} s"
+        if outcome is None or st.timeout_s is None:
+            return text
+        over = (outcome.end_ns - outcome.start_ns) / 1e9 - st.timeout_s
+        if over > RAN_ON_S:
+            text += f"; it did not stop when asked and ran on for {over:.2f} s"
+        return text
 
     def _will_retry(self, st: OpState, status: Status) -> bool:
         return status in _RETRYABLE and st.attempt <= st.retries and not self.stopping
@@ -343,6 +393,23 @@ class Scheduler:
                     i,
                     OpResult(st.op.id, Status.CANCELLED, st.attempt, error=f"not run: {reason}"),
                 )
+
+    def settle_abandoned(self, end_ns: int) -> None:
+        """At the run's end: each abandoned attempt's span says how long it ran on after it
+        was given up — until it returned, or, still running, until ``end_ns``."""
+        for index, call in self._abandoned:
+            span = self.spans[index]
+            returned = call.returned_ns
+            until = returned if returned is not None else end_ns
+            ran_on = max(0.0, (until - span.end_ns) / 1e9)
+            note = (
+                f"; it returned {ran_on:.2f} s later"
+                if returned is not None
+                else f"; still running when the run ended, {ran_on:.2f} s later"
+            )
+            self.spans[index] = dataclasses.replace(
+                span, ran_on_s=ran_on, error=(span.error or "abandoned") + note
+            )
 
     def _cancel_timers(self) -> None:
         for handle in (*self._backoff, *self._rate_timers.values()):

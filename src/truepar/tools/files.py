@@ -69,6 +69,29 @@ def _compile(globs: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
+def open_file(path: str | os.PathLike[str]) -> int:
+    """Open a file to read without ever blocking: a raw fd, or :class:`OpError` saying why not.
+
+    Opened non-blocking, then checked: a FIFO (which blocks its reader until a writer comes,
+    possibly forever), a socket or a character device (a terminal) is refused. Regular files
+    and block devices are read as usual (non-blocking has no effect on them).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
+        os.set_blocking(fd, True)
+        return fd
+    os.close(fd)
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else ("a character device")
+    )
+    raise OpError(f"is {kind}, not a regular file: reading it could block forever")
+
+
 def _check_cancel(ctx: ToolContext, what: str) -> None:
     if ctx.cancelled:
         raise OpError(f"{what} cancelled")
@@ -111,7 +134,7 @@ def run_read(op: ReadOp, ctx: ToolContext) -> ToolOutput:
     want = op.max_bytes if capped else op.length
     assert want is not None
     try:
-        with open(full, "rb") as f:
+        with open(open_file(full), "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if op.offset:
                 f.seek(op.offset)
@@ -120,6 +143,8 @@ def run_read(op: ReadOp, ctx: ToolContext) -> ToolOutput:
         raise OpError(f"read {op.path}: no such file") from None
     except IsADirectoryError:
         raise OpError(f"read {op.path}: is a directory (use ls)") from None
+    except OpError as e:  # not a regular file
+        raise OpError(f"read {op.path}: {e}") from None
     except OSError as e:
         raise OpError(f"read {op.path}: {e.strerror or e}") from e
     truncated = len(data) > want

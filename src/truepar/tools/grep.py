@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from truepar.errors import OpError
 from truepar.tools.base import OpBase, Tool, ToolContext, ToolOutput
-from truepar.tools.files import GlobSet
+from truepar.tools.files import GlobSet, open_file
 
 #: Files with a NUL byte in this many leading bytes count as binary.
 BINARY_SNIFF_BYTES = 8192
@@ -149,11 +149,11 @@ def _files(op: GrepOp, top: Path, root: Path, ctx: ToolContext) -> Iterator[tupl
 def _read(os_path: str, op: GrepOp) -> bytes | None:
     """The file's bytes, or ``None`` when it is to be skipped (too large, binary, unreadable)."""
     try:
-        with open(os_path, "rb", buffering=0) as f:
+        with open(open_file(os_path), "rb", buffering=0) as f:
             if os.fstat(f.fileno()).st_size > op.max_file_bytes:
                 return None
             buf = f.readall()
-    except OSError:
+    except (OSError, OpError):  # unreadable, or not a regular file (a FIFO could block)
         return None
     if not op.binary and buf.find(b"\0", 0, BINARY_SNIFF_BYTES) != -1:
         return None

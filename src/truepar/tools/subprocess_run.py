@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from truepar.errors import OpError
+from truepar.lifeline import release as lifeline_release
+from truepar.lifeline import watch as lifeline_watch
 from truepar.tools.base import ToolContext
 
 _READ_CHUNK = 1 << 16
@@ -125,6 +127,8 @@ class Child:
         self.pid = self.proc.pid
         with _LIVE_LOCK:
             _LIVE_GROUPS.add(self.pid)
+        if _OWN_GROUPS:  # in a worker, the child is in the worker's group, which is watched
+            lifeline_watch(self.pid)
         self.out = Capture(max_output_bytes, tail_bytes)
         self.err = Capture(max_output_bytes)
         self.stdin_data = stdin or b""
@@ -154,6 +158,8 @@ class Child:
         finally:
             with _LIVE_LOCK:
                 _LIVE_GROUPS.discard(self.pid)
+            if _OWN_GROUPS:
+                lifeline_release(self.pid)
         if usage is not None:
             ctx.child_cpu_s += usage.ru_utime + usage.ru_stime
         code = os.waitstatus_to_exitcode(status)
