@@ -13,7 +13,7 @@ inherited across ``exec`` (Python's default), and a process forked from ours wit
 (a ``processes`` worker, a user's ``multiprocessing``) closes its copy at once
 (``os.register_at_fork``); such a child is covered by its own group's registration instead.
 
-Starting the watchdog costs one ``fork``+``exec`` (about a millisecond here); its Python starts
+Starting the watchdog costs one ``posix_spawn`` (about a millisecond here); its Python starts
 in the background while the op that caused it goes on. Each registration is one ``write`` of a
 few bytes. Linux and other POSIX systems; elsewhere, nothing is watched.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 
@@ -63,28 +62,33 @@ _lock = threading.Lock()
 #: The write end of the pipe to this process's watchdog, and the pid that owns it.
 _fd: int | None = None
 _owner = 0
-_proc: subprocess.Popen[bytes] | None = None
+_pid: int | None = None
 
 
 def _start() -> int | None:
-    global _fd, _owner, _proc
-    # Our own pipe rather than Popen's: its write end is a bare fd, which a forked child can
-    # close without a file object that would close the same number again later.
+    global _fd, _owner, _pid
+    # A bare pipe and posix_spawn rather than Popen: the write end is a bare fd, which a forked
+    # child can close without a file object that would close the same number again later, and
+    # no Popen object is left to warn at exit that its (deliberately immortal) child still runs.
     read_end, write_end = os.pipe()
     try:
-        proc = subprocess.Popen(
+        pid = os.posix_spawn(
+            sys.executable,
             [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid())],
-            stdin=read_end,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C at a terminal and killpg of ours do not reach it
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, read_end, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ],
+            setsid=True,  # Ctrl-C at a terminal and a killpg of ours do not reach it
         )
-    except OSError:
+    except (OSError, AttributeError):
         os.close(write_end)
         return None  # no watchdog: the op still runs; only SIGKILL clean-up is lost
     finally:
         os.close(read_end)
-    _proc, _fd, _owner = proc, write_end, os.getpid()
+    _pid, _fd, _owner = pid, write_end, os.getpid()
     return _fd
 
 
@@ -116,7 +120,7 @@ def release(pgid: int) -> None:
 def watchdog_pid() -> int | None:
     """This process's watchdog, if it has one (for tests and diagnostics)."""
     with _lock:
-        return _proc.pid if _proc is not None and _owner == os.getpid() else None
+        return _pid if _owner == os.getpid() else None
 
 
 def _forget_in_child() -> None:
@@ -125,11 +129,11 @@ def _forget_in_child() -> None:
     Runs right after the fork, when the child has a single thread: no lock is needed (and the
     parent's lock may have been held by another thread at the fork).
     """
-    global _fd, _owner, _proc, _lock
+    global _fd, _owner, _pid, _lock
     if _fd is not None:
         with contextlib.suppress(OSError):
             os.close(_fd)
-    _fd, _owner, _proc, _lock = None, 0, None, threading.Lock()
+    _fd, _owner, _pid, _lock = None, 0, None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
