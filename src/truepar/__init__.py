@@ -12,6 +12,7 @@ that says, for every op attempt, exactly when and where it ran and what it cost:
 
 from __future__ import annotations
 
+from truepar._version import __version__
 from truepar.backends import BACKENDS, Backend, OpCall, Outcome, create_backend
 from truepar.engine import MapResult, Observer, arun, run
 from truepar.engine import map_calls as map
@@ -57,8 +58,6 @@ from truepar.tools import (
     ToolContext,
     ToolOutput,
 )
-
-__version__ = "0.1.0"
 
 __all__ = (
     "BACKENDS",

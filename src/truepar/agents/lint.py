@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from truepar.backends import backend_class
 from truepar.errors import PlanError
 from truepar.plan.graph import Graph, build_graph
 from truepar.plan.models import Plan
@@ -263,7 +264,7 @@ def _sync_on_async(plan: Plan) -> Iterator[Finding]:
         op.id
         for op in plan.ops
         if isinstance(op, PythonOp)
-        and (op.backend or plan.defaults.backend) == "async"
+        and backend_class(op.backend or plan.defaults.backend).event_loop
         and _is_sync(op, plan.base_dir)
     ]
     if blocking:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from truepar.backends import backend_class
 from truepar.engine.run import arun, run
 from truepar.errors import UsageError
 from truepar.plan.models import Defaults, Plan
@@ -288,8 +289,9 @@ def _batch(
     retries: int,
     offload_sync: bool,
 ) -> _Batch:
-    if backend == "fake":
-        raise UsageError("the fake backend does not call functions; pick a real backend")
+    if not backend_class(backend).runs_real_ops:
+        raise UsageError(f"the {backend} backend does not call functions; pick a real backend")
+    on_loop = backend_class(backend).event_loop
     shape, calls = parse_tool_calls(tool_calls)
     ops: list[PythonOp] = []
     op_ids: dict[int, str] = {}
@@ -322,7 +324,7 @@ def _batch(
                 reads=reads,
                 writes=writes,
                 timeout=spec.timeout or timeout,
-                backend="threads" if backend == "async" and sync and offload_sync else None,
+                backend="threads" if on_loop and sync and offload_sync else None,
             )
         )
         op_ids[call.index] = op_id

@@ -25,6 +25,7 @@ from truepar.tools.base import ToolContext
 
 class AsyncBackend(Backend):
     name = "async"
+    event_loop = True
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)

@@ -95,10 +95,25 @@ class Backend(abc.ABC):
     """Where ops run. One instance serves one run (or several, if the caller reuses it)."""
 
     name: ClassVar[str]
-    #: False only for the fake backend, whose CPU figures are declared, not measured.
+
+    # -- capabilities: what the rest of truepar asks of a backend, instead of its name --------
+
+    #: Its CPU figures are measured (False: declared, as on the fake backend).
     measures_real_cpu: ClassVar[bool] = True
-    #: True when ``clock_ns`` is virtual (the fake backend): no real op ever holds its loop.
+    #: ``clock_ns`` is virtual: the backend brings its own event loop (``new_event_loop``),
+    #: cannot run inside another loop (``arun``), and cannot be mixed with real backends.
     virtual_clock: ClassVar[bool] = False
+    #: The backend whose one-worker run is this one's speedup baseline; ``None``: itself (a
+    #: virtual clock is only comparable with itself).
+    baseline: ClassVar[str | None] = "sequential"
+    #: Whether pure-Python CPU work of several ops runs at the same time here: ``"yes"``
+    #: (processes), ``"without_gil"`` (threads: only on a free-threaded interpreter) or
+    #: ``"no"`` (one thread: sequential, async). What ``prove`` expects of it.
+    cpu_parallel: ClassVar[str] = "no"
+    #: Ops run as coroutines on one event loop, where a sync function blocks every other op.
+    event_loop: ClassVar[bool] = False
+    #: Runs real functions, files and commands (False for a backend that only simulates them).
+    runs_real_ops: ClassVar[bool] = True
 
     def __init__(self, workers: int) -> None:
         self.workers = workers

@@ -78,6 +78,8 @@ class FakeBackend(Backend):
     name = "fake"
     measures_real_cpu = False
     virtual_clock = True
+    baseline = None
+    runs_real_ops = False
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)

@@ -138,6 +138,7 @@ class _Worker:
 
 class ProcessesBackend(Backend):
     name = "processes"
+    cpu_parallel = "yes"
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)

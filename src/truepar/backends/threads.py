@@ -184,6 +184,7 @@ class ThreadRunner:
 
 class ThreadsBackend(Backend):
     name = "threads"
+    cpu_parallel = "without_gil"
 
     def __init__(self, workers: int) -> None:
         super().__init__(workers)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from truepar.backends import Backend, create_backend
+from truepar.backends import Backend, backend_class, create_backend
 from truepar.backends.inline import handle_watchdog_signal, loop_guard
 from truepar.engine.context_budget import ContextBudget
 from truepar.engine.environment import environment, own_cpu_s
@@ -98,8 +98,10 @@ async def arun(
     """:func:`run` for callers already inside an asyncio event loop (not the fake backend)."""
     checked = as_plan(plan)
     name, width = _choose(checked, backend, workers, backend_instance)
-    if name == "fake":
-        raise UsageError("the fake backend needs its own virtual-time loop: use run(), not arun()")
+    if backend_class(name).virtual_clock:
+        raise UsageError(
+            f"the {name} backend runs on a virtual clock in its own loop: use run(), not arun()"
+        )
     main = backend_instance or create_backend(name, width)
     return await _run(
         checked,
@@ -132,8 +134,8 @@ def _choose(
     check_workers(width)
     if instance is None:
         create_backend(name, 1)  # fail now, with the list of names, if unknown
-    if name == "fake" and any(op.backend and op.backend != "fake" for op in plan.ops):
-        raise UsageError("the fake backend cannot be mixed with real ones")
+    if backend_class(name).virtual_clock and any(op.backend not in (None, name) for op in plan.ops):
+        raise UsageError(f"the {name} backend runs on a virtual clock: it cannot be mixed")
     return name, width
 
 
@@ -209,7 +211,7 @@ async def _run(
     effective = min(width, main.max_workers)
     if main.ceiling_note is not None and effective < width:
         warnings.warn(main.ceiling_note, TrueparWarning, stacklevel=2)
-    gates = build_gates(plan, main.clock_ns, virtual_clock=name == "fake")
+    gates = build_gates(plan, main.clock_ns, virtual_clock=main.virtual_clock)
     scheduler = Scheduler(
         plan,
         graph,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import truepar
+from truepar.backends import baseline_for
 from truepar.errors import UsageError
 from truepar.evidence.canonical import canonical_bytes
 from truepar.evidence.metadata import collect, redact_plan
@@ -236,8 +237,7 @@ def bench_report_of(
     if data["baseline"] is not None:
         configs.append(_key(data["baseline"]))
     else:
-        fake = samples and all(s.backend == "fake" for s in samples)
-        configs.append(("fake", 1) if fake else ("sequential", 1))
+        configs.append(baseline_for({s.backend for s in samples}))
     for key in [*(_key(r) for r in data["results"]), *((s.backend, s.workers) for s in samples)]:
         if key not in configs:
             configs.append(key)

@@ -35,6 +35,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from truepar.backends import known_backend_class
 from truepar.plan.graph import Graph
 
 #: Slack of the time laws (1 ms): a run's timestamps are one monotonic clock, so these laws are
@@ -86,7 +87,9 @@ class _Run:
 
     @property
     def fake(self) -> bool:
-        return self.backend == "fake"
+        """Its clock is virtual and its CPU declared (a backend not installed here: real)."""
+        cls = known_backend_class(self.backend)
+        return cls is not None and (cls.virtual_clock or not cls.measures_real_cpu)
 
     @property
     def end_ns(self) -> int | None:

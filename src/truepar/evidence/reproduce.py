@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from truepar.backends import baseline_for
 from truepar.errors import UsageError
 from truepar.measure.bench import bench
 from truepar.measure.prove import ProveReport
@@ -81,7 +82,7 @@ def reproduce(doc: Mapping[str, Any], *, tolerance: float = 0.25) -> Reproductio
         raise UsageError(f"--reproduce: the evidence's data cannot be rerun: {exc!r}") from exc
     backends = list(dict.fromkeys(b for b, _ in then))
     workers = list(dict.fromkeys(w for _, w in then))
-    baseline = "fake" if "fake" in backends else "sequential"
+    baseline, _ = baseline_for(backends)
     measured = [b for b in backends if b != baseline] or backends
     thresholds = Thresholds(**data["thresholds"]) if "thresholds" in data else None
     kwargs: dict[str, Any] = {} if thresholds is None else {"thresholds": thresholds}

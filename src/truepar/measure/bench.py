@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import truepar
+from truepar.backends import baseline_for
 from truepar.engine.environment import environment
 from truepar.measure import noise, usl
 from truepar.measure.results import BenchReport, Config, ConfigResult, Sample
@@ -32,11 +33,7 @@ def configurations(backends: Sequence[str], workers: Sequence[int]) -> list[Conf
         raise truepar.UsageError("a bench needs at least one backend")
     if not workers or any(w < 1 for w in workers):
         raise truepar.UsageError(f"worker counts must be at least 1, not {list(workers)}")
-    fake = [b for b in backends if b == "fake"]
-    if fake and len(fake) != len(backends):
-        raise truepar.UsageError("the fake backend cannot be benched beside real ones")
-    baseline: Config = ("fake", 1) if fake else ("sequential", 1)
-    out = [baseline]
+    out: list[Config] = [baseline_for(backends)]
     for b in dict.fromkeys(backends):
         for w in dict.fromkeys(workers):
             if (b, w) not in out:

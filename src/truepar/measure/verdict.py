@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from truepar.backends import known_backend_class
 from truepar.records import jsonable
 
 Verdict = Literal["parallel", "concurrent", "serialized", "suspect"]
@@ -163,12 +164,14 @@ def decide(
         reasons = [f"{speed}: the lower bound is not above {t.min_speedup:g}, no clear gain"]
         reasons.append(f"cores used {cores:.2f} with {config.workers} workers")
         if baseline.cores_used > t.cpu_heavy and cores <= t.parallel_cores:
-            cause = {
-                "threads": "CPU-bound Python held to one core by the GIL?",
-                "async": "synchronous code blocking the event loop?",
-            }.get(config.backend, "the CPU work was held to one core")
+            cls = known_backend_class(config.backend)
+            cause = "the CPU work was held to one core"
+            if cls is not None and cls.cpu_parallel == "without_gil":
+                cause = "CPU-bound Python held to one core by the GIL?"
+            elif cls is not None and cls.event_loop:
+                cause = "synchronous code blocking the event loop?"
             reasons.append(f"the sequential run was CPU-bound and stayed so: {cause}")
-        elif baseline.cores_used <= t.cpu_heavy and config.backend == "async":
+        elif baseline.cores_used <= t.cpu_heavy and _on_event_loop(config.backend):
             reasons.append("waits did not overlap: blocking calls on the event loop?")
         return "serialized", [*reasons, same_work]
     if cores > t.parallel_cores and ratio is not None:
@@ -196,3 +199,8 @@ def decide(
         "the same time",
         same_work,
     ]
+
+
+def _on_event_loop(backend: str) -> bool:
+    cls = known_backend_class(backend)
+    return cls is not None and cls.event_loop

@@ -2,10 +2,9 @@
 
 from truepar.plan.graph import Edge, Graph, build_graph
 from truepar.plan.load import load_plan, plan_from_dict
-from truepar.plan.models import BACKEND_NAMES, Defaults, Plan, Resource, op_from_dict
+from truepar.plan.models import Defaults, Plan, Resource, op_from_dict
 
 __all__ = (
-    "BACKEND_NAMES",
     "Defaults",
     "Edge",
     "Graph",

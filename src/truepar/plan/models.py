@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from truepar.backends import backend_class, backend_names
 from truepar.errors import PlanError
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 from truepar.tools import TOOLS, OpBase
 from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES, MAX_WORKERS
 
-BACKEND_NAMES = ("sequential", "async", "threads", "processes", "fake")
 OnError = Literal["continue", "fail-fast"]
 #: What the pre-dispatch check does when a provider's live budget is smaller than a run needs.
 BudgetPolicy = Literal["reduce", "wait", "fail"]
@@ -212,6 +212,7 @@ class Plan(BaseModel):
                 raise self.error(f"duplicate id (op #{seen[op.id] + 1} has it too)", op)
             seen[op.id] = i
         backends = {self.defaults.backend} | {op.backend for op in self.ops if op.backend}
+        names = backend_names()
         limits = {
             name: (r.request_windows(), r.tokens_per_minute)
             for name, r in self.resources.items()
@@ -228,12 +229,15 @@ class Plan(BaseModel):
                 raise self.error(f"unknown resource {op.resource!r} ({known})", op, "resource")
             if op.resource in limits:
                 self._check_fits(op, *limits[op.resource])
-            if op.backend is not None and op.backend not in BACKEND_NAMES:
+            if op.backend is not None and op.backend not in names:
                 raise self.error(_unknown_backend(op.backend), op, "backend")
-        if self.defaults.backend not in BACKEND_NAMES:
+        if self.defaults.backend not in names:
             raise self.error(_unknown_backend(self.defaults.backend), field="defaults.backend")
-        if "fake" in backends and len(backends) > 1:
-            raise self.error("the fake backend cannot be mixed with real ones")
+        virtual = [b for b in sorted(backends) if backend_class(b).virtual_clock]
+        if virtual and len(backends) > 1:
+            raise self.error(
+                f"the {virtual[0]} backend runs on a virtual clock: it cannot be mixed"
+            )
         from truepar.plan.graph import build_graph
 
         build_graph(self)  # raises on a cycle
@@ -267,7 +271,7 @@ class Plan(BaseModel):
 
 
 def _unknown_backend(name: str) -> str:
-    return f"unknown backend {name!r} (one of: {', '.join(BACKEND_NAMES)})"
+    return f"unknown backend {name!r} (one of: {', '.join(backend_names())})"
 
 
 def op_from_dict(raw: Any) -> OpBase:
