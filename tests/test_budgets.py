@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 import truepar
 from conftest import make_plan
 from truepar import FakeSpec, Resource, SleepOp, Status
-from truepar.agents import budgets, github
-from truepar.agents.github import Quota
 from truepar.cli.budget_cmd import budget_command
 from truepar.errors import BudgetError
+from truepar.preflight import budgets, github
+from truepar.preflight.github import Quota
 
 TOKEN = "ghp_test_token"
 
@@ -226,7 +226,7 @@ def test_wait_sleeps_until_the_reset_then_runs(tmp_path: Path, gh: tuple[str, Gi
     assert waited >= told[0].wait_s - 0.05 and pre.waited_s == told[0].wait_s
     assert pre.check.resources[0].quota is not None
     assert pre.check.resources[0].quota.remaining == 30  # read again after the reset
-    trace = truepar.run(pre.plan, budget=pre.decision)
+    trace = truepar.run(pre.plan, checks=False, budget=pre.decision)
     assert trace.ok
     assert trace.budget is not None and trace.budget["waited_s"] == pre.waited_s
 
@@ -268,7 +268,7 @@ def test_reduce_drops_what_does_not_fit_and_shares_the_rest(
     shares = {op.id: getattr(op, "budget_share", None) for op in pre.plan.ops}
     assert shares["agent0"] == shares["agent2"] == {"gh": 2.0}
     assert shares["agent3"] == {} and shares["list"] is None
-    trace = truepar.run(pre.plan, budget=pre.decision)
+    trace = truepar.run(pre.plan, checks=False, budget=pre.decision)
     status = {k: r.status for k, r in trace.results.items()}
     assert [k for k, s in status.items() if s is Status.SKIPPED] == ["agent3", "agent4", "report"]
     assert "dropped by the budget: resource 'gh' had 7 requests left" in (

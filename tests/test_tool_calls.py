@@ -1,4 +1,4 @@
-"""``truepar.tools.execute``: one LLM message's tool calls, run in parallel where they may be.
+"""``truepar.execute_tool_calls``: one LLM message's tool calls, run in parallel where they may be.
 
 Overlap is proven, not timed: tools that meet at a barrier can only both succeed if they ran at
 the same time, and the trace's spans must then overlap too.
@@ -17,9 +17,8 @@ import openai
 import pytest
 
 from truepar import Span, Status
-from truepar.agents.tool_calls import ToolCallResults, parse_tool_calls
 from truepar.errors import UsageError
-from truepar.tools import ToolSpec, aexecute, execute
+from truepar.tool_calls import ToolCallResults, ToolSpec, aexecute, execute, parse_tool_calls
 
 
 def _openai_call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:

@@ -13,7 +13,16 @@ that says, for every op attempt, exactly when and where it ran and what it cost:
 from __future__ import annotations
 
 from truepar._version import __version__
-from truepar.backends import BACKENDS, Backend, OpCall, Outcome, create_backend
+from truepar.backends import (
+    BACKENDS,
+    Backend,
+    OpCall,
+    Outcome,
+    backend_class,
+    backend_names,
+    create_backend,
+    register_backend,
+)
 from truepar.engine import MapResult, Observer, arun, run
 from truepar.engine import map_calls as map
 from truepar.errors import (
@@ -41,6 +50,9 @@ from truepar.records import (
     Status,
     estimate_tokens,
 )
+from truepar.tool_calls import ToolSpec
+from truepar.tool_calls import aexecute as aexecute_tool_calls
+from truepar.tool_calls import execute as execute_tool_calls
 from truepar.tools import (
     TOOLS,
     AgentOp,
@@ -101,16 +113,22 @@ __all__ = (
     "Tool",
     "ToolContext",
     "ToolOutput",
+    "ToolSpec",
     "TrueparError",
     "TrueparWarning",
     "UsageError",
     "__version__",
+    "aexecute_tool_calls",
     "arun",
+    "backend_class",
+    "backend_names",
     "build_graph",
     "create_backend",
     "estimate_tokens",
+    "execute_tool_calls",
     "load_plan",
     "map",
     "plan_from_dict",
+    "register_backend",
     "run",
 )

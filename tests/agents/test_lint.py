@@ -12,7 +12,7 @@ import pytest
 import truepar
 from cli_runner import truepar as truepar_cli
 from git_helpers import git
-from truepar.agents.lint import lint
+from truepar.preflight.lint import lint
 
 pytestmark = pytest.mark.usefixtures("git_identity")
 

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from git_helpers import git
 from truepar.agents import worktrees as wt
-from truepar.agents._git import admin_lock, open_repo
 from truepar.cli.worktrees_cmd import worktrees_app
 from truepar.errors import BadInput, UsageError
+from truepar.git.commands import admin_lock, open_repo
 
 # An agent: append or replace lines of files, then commit; argv: MESSAGE PATH=TEXT ...
 AGENT = textwrap.dedent(

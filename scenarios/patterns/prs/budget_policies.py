@@ -5,7 +5,7 @@
 
 A live quota comes from the provider (GitHub's ``/rate_limit``), which needs the network. Here
 the same decision function that ``truepar swarm`` and ``truepar run`` use before dispatch,
-:func:`truepar.agents.budgets.check_budget`, is given a quota by hand: 5 requests left of 60,
+:func:`truepar.preflight.budgets.check_budget`, is given a quota by hand: 5 requests left of 60,
 resetting in 10 minutes, for the four agents of budget.toml, which need 2 each (8).
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import truepar
-from truepar.agents.budgets import check_budget
-from truepar.agents.github import Quota
+from truepar.preflight.budgets import check_budget
+from truepar.preflight.github import Quota
 
 NOW = 1_700_000_000.0  # a fixed "now", so the output is the same every time
 QUOTA = Quota(provider="github:core", limit=60, remaining=5, used=55, reset_unix_s=NOW + 600)

@@ -4,7 +4,7 @@
     python scenarios/patterns/tool_calls/tool_calls.py
 
 No model is called: MESSAGE is an assistant message as an OpenAI-compatible server returns it,
-asking for six tool calls at once. ``truepar.tools.execute`` runs them through the engine: the
+asking for six tool calls at once. ``truepar.execute_tool_calls`` runs them through the engine: the
 two reads of different files overlap with each other and with the first note; the second note
 waits for the first (both write NOTES.md), the read of NOTES.md waits for both notes, and the
 call of an unknown tool becomes an error result the model can read. The results come back in
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from truepar.tools import ToolSpec, execute
+from truepar.tool_calls import ToolSpec, execute
 
 
 def call(index: int, name: str, **arguments: str) -> dict[str, object]:

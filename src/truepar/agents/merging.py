@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from truepar.agents._git import (
+from truepar.errors import BadInput, InternalError, UsageError
+from truepar.git.commands import (
     MERGE_LOCK,
     Worktree,
     admin_lock,
@@ -27,7 +28,6 @@ from truepar.agents._git import (
     open_repo,
     status_paths,
 )
-from truepar.errors import BadInput, InternalError, UsageError
 
 __all__ = ("STRATEGIES", "MergeOutcome", "MergeStatus", "Strategy", "merge_back")
 

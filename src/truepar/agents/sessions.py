@@ -31,16 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from truepar.agents._git import (
-    MERGE_LOCK,
-    GitError,
-    Worktree,
-    admin_lock,
-    clean_env,
-    git,
-    last_line,
-    open_repo,
-)
 from truepar.agents.session_log import (
     SessionLog,
     SessionStatus,
@@ -53,6 +43,16 @@ from truepar.agents.session_log import (
 from truepar.agents.worktrees import check_name, collect, locked
 from truepar.errors import BadInput
 from truepar.fileio import atomic_write_json
+from truepar.git.commands import (
+    MERGE_LOCK,
+    GitError,
+    Worktree,
+    admin_lock,
+    clean_env,
+    git,
+    last_line,
+    open_repo,
+)
 
 __all__ = (
     "SessionLog",

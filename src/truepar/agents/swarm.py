@@ -1,7 +1,7 @@
 """``truepar swarm``: deploy N agents at once, each isolated, within budgets and caps, and bring
 their work back — the orchestrator's whole job, in order:
 
-1. **Budgets first.** :func:`~truepar.agents.budgets.preflight` checks every budgeted resource
+1. **Budgets first.** :func:`~truepar.preflight.budgets.preflight` checks every budgeted resource
    before anything starts (``reduce`` / ``wait`` / ``fail``); agents get their share.
 2. **Isolation.** With a repository and ``isolation = "worktree"``, every agent gets its own
    worktree on its own branch (``<repo>-worktrees/<run>-<agent>``), created in parallel,
@@ -30,8 +30,6 @@ from typing import Any
 
 import truepar
 from truepar.agents import aggregate
-from truepar.agents.budgets import Preflight, preflight
-from truepar.agents.lint import detached_in, refuse
 from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
 from truepar.agents.sessions import SessionRecord, consolidate, new_run_id, reported_tokens
@@ -40,6 +38,8 @@ from truepar.agents.swarm_plan import build_plan, common_root, draft_plan, gets_
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
 from truepar.plan.models import Plan
+from truepar.preflight.budgets import Preflight, preflight
+from truepar.preflight.lint import detached_in, refuse
 from truepar.records import OpResult, RunStatus, RunTrace, Span, Status
 
 #: Worktrees created at once: git serializes its bookkeeping, the checkouts run in parallel.
@@ -286,7 +286,7 @@ def run_swarm(
         root = common_root([*cwd.values(), swarm.base_dir])
         in_place = [a.name for a in swarm.agents if a.name not in trees]
         plan = build_plan(swarm, root, cwd, sessions, in_place=in_place, shares=shares)
-        trace = truepar.run(plan, observer=observer, budget=pre.decision)
+        trace = truepar.run(plan, observer=observer, checks=False, budget=pre.decision)
     brought = _bring_back(swarm, trees, trace)
     outcomes: list[AgentOutcome] = []
     for a in swarm.agents:

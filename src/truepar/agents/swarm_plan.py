@@ -16,9 +16,9 @@ import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from truepar.agents.lint import Finding, detached_in, lint
 from truepar.agents.swarm_config import AgentSpec, Swarm
 from truepar.plan.models import Defaults, Plan
+from truepar.preflight.lint import Finding, detached_in, lint
 from truepar.tools.agent import AgentOp
 
 #: Top-level tables that make a TOML file an ``AGENTS.toml`` rather than a plan.
@@ -110,7 +110,7 @@ def draft_plan(swarm: Swarm, sessions: Path | None = None) -> Plan:
 
 
 def lint_swarm(swarm: Swarm) -> list[Finding]:
-    """:func:`~truepar.agents.lint.lint` of the swarm's plan, and TP005 for its repository."""
+    """:func:`~truepar.preflight.lint.lint` of the swarm's plan, and TP005 for its repository."""
     found = lint(draft_plan(swarm))
     if swarm.repo is not None and not any(f.rule == "TP005" for f in found):
         found += detached_in(swarm.repo, tuple(a.name for a in swarm.agents))

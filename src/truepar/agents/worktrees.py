@@ -30,7 +30,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from truepar.agents._git import (
+from truepar.agents.inventory import (
+    CleanItem,
+    CleanReport,
+    WorktreeInfo,
+    clean,
+    detached_worktrees,
+    list_worktrees,
+)
+from truepar.agents.merging import STRATEGIES, MergeOutcome, merge_back
+from truepar.errors import BadInput
+from truepar.git.commands import (
     GitError,
     Repo,
     Worktree,
@@ -42,16 +52,6 @@ from truepar.agents._git import (
     open_repo,
     status_paths,
 )
-from truepar.agents.inventory import (
-    CleanItem,
-    CleanReport,
-    WorktreeInfo,
-    clean,
-    detached_worktrees,
-    list_worktrees,
-)
-from truepar.agents.merging import STRATEGIES, MergeOutcome, merge_back
-from truepar.errors import BadInput
 
 __all__ = (
     "STRATEGIES",

@@ -18,7 +18,6 @@ from rich.text import Text
 
 import truepar
 from truepar.cli import evidence_cmd
-from truepar.cli.render import fmt_ratio, fmt_s
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
@@ -28,6 +27,7 @@ from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
 from truepar.measure.criteria import Criteria, validate
 from truepar.measure.verdict import Verdict
+from truepar.units import fmt_ratio, fmt_s
 
 
 def _backends(text: str) -> list[str]:

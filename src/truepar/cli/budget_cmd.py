@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from truepar.agents import github
-from truepar.agents.budgets import BudgetCheck, check_budget, duration_text, live_quotas
 from truepar.agents.swarm_config import load_swarm
 from truepar.agents.swarm_plan import draft_plan, is_swarm_file
 from truepar.errors import UsageError
 from truepar.plan.load import load_plan
+from truepar.preflight import github
+from truepar.preflight.budgets import BudgetCheck, check_budget, live_quotas
+from truepar.units import fmt_duration as duration_text
 
 PROVIDERS = ("github",)
 _ACTION_STYLE = {"ok": "green", "reduce": "yellow", "wait": "yellow", "fail": "red"}

@@ -30,7 +30,6 @@ from rich.text import Text
 
 import truepar
 from truepar.cli.evidence_cmd import EvidenceWriter
-from truepar.cli.render import fmt_s
 from truepar.cli.report_outputs import MdOpt, ReportOutputs
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
@@ -39,6 +38,7 @@ from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.bench import BenchReport, bench
 from truepar.measure.criteria import Criteria, Validation, validate
+from truepar.units import fmt_s
 
 
 @dataclasses.dataclass(frozen=True)

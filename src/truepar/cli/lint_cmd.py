@@ -19,9 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
-from truepar.agents.lint import lint
 from truepar.agents.swarm_config import load_swarm
 from truepar.agents.swarm_plan import draft_plan, is_swarm_file, lint_swarm
+from truepar.preflight.lint import lint
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 

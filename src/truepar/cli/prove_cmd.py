@@ -19,13 +19,13 @@ from rich.text import Text
 
 import truepar
 from truepar.cli import evidence_cmd
-from truepar.cli.render import fmt_ratio
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE
 from truepar.evidence.metadata import utc_now
 from truepar.evidence.prove_doc import prove_evidence
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.prove import ProveReport, prove
+from truepar.units import fmt_ratio
 
 
 def prove_command(

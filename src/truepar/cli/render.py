@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from truepar import Observer, RunTrace, Span, Status
+from truepar.units import fmt_bytes, fmt_s
 
 STATUS_STYLE = {
     Status.OK: "green",
@@ -23,27 +24,6 @@ STATUS_STYLE = {
     Status.CANCELLED: "magenta",
     Status.SKIPPED: "dim",
 }
-
-
-def fmt_s(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
-
-
-def fmt_ratio(x: float | None) -> str:
-    """A ratio to two decimals, or a dash where it is undefined (a work ratio over no CPU)."""
-    return "—" if x is None else f"{x:.2f}"
-
-
-def fmt_bytes(n: int) -> str:
-    if n < 1000:
-        return f"{n} B"
-    if n < 1_000_000:
-        return f"{n / 1e3:.1f} kB"
-    return f"{n / 1e6:.1f} MB"
 
 
 class LiveProgress(Observer):

@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 
 import truepar
-from truepar.agents.budgets import preflight
-from truepar.agents.lint import refuse_unsafe
 from truepar.cli import evidence_cmd, render
 from truepar.engine.run import check_workers
 from truepar.evidence import run_evidence
@@ -50,8 +48,6 @@ def run_command(
     if json_out is not None:
         check_writable(json_out, "--json")
     loaded = truepar.load_plan(plan)
-    refuse_unsafe(loaded)  # what the scheduler cannot make safe, refused with its rule id
-    pre = preflight(loaded)  # live budgets checked before anything starts; policy applied
     out = Console(highlight=False)
     writer = evidence_cmd.EvidenceWriter.optional(
         evidence,
@@ -65,9 +61,8 @@ def run_command(
     started = utc_now()
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:
-        trace = truepar.run(
-            pre.plan, backend=backend, workers=workers, observer=progress, budget=pre.decision
-        )
+        # The run refuses an unsafe plan and checks its live budgets first (checks=True).
+        trace = truepar.run(loaded, backend=backend, workers=workers, observer=progress)
     ended = utc_now()
     if json_out is not None:
         atomic_write_json(json_out, trace.to_json())

@@ -17,17 +17,18 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from truepar.agents.budgets import Preflight
 from truepar.agents.sessions import SessionRecord
 from truepar.agents.swarm import SwarmResult, run_swarm
 from truepar.agents.swarm_config import load_swarm
 from truepar.cli import evidence_cmd
-from truepar.cli.render import LiveProgress, fmt_s
+from truepar.cli.render import LiveProgress
 from truepar.evidence import run_evidence
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
+from truepar.preflight.budgets import Preflight
 from truepar.records import Span
 from truepar.tools.agent import live_last_line
+from truepar.units import fmt_s
 
 #: Agents shown in the live view at once: the running ones first, then the latest to finish.
 LIVE_ROWS = 12

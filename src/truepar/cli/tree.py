@@ -17,10 +17,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from truepar import Plan, estimate_tokens
-from truepar.cli.render import fmt_bytes, fmt_ratio, fmt_s
 from truepar.measure.bench import BenchReport
 from truepar.measure.criteria import Validation
 from truepar.plan.models import tools_used
+from truepar.units import fmt_bytes, fmt_ratio, fmt_s, fmt_tokens
 
 VERDICT_STYLE = {
     "parallel": "bold green",
@@ -28,10 +28,6 @@ VERDICT_STYLE = {
     "serialized": "bold yellow",
     "suspect": "bold red",
 }
-
-
-def fmt_tokens(n: int) -> str:
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 def verification_tree(

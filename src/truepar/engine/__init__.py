@@ -2,9 +2,9 @@
 
 from truepar.engine.bulk import MapResult, map_calls
 from truepar.engine.observer import Observer
-from truepar.engine.ratelimit import BudgetDecision
 from truepar.engine.run import arun, as_plan, run
 from truepar.engine.scheduler import Scheduler
+from truepar.preflight.budgets import BudgetDecision
 
 __all__ = (
     "BudgetDecision",

@@ -17,41 +17,24 @@ process naming the same file and resource shares one limit.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from truepar.errors import InternalError, UsageError
 from truepar.plan.models import Plan, Resource
 from truepar.tools.base import OpBase
+from truepar.units import fmt_rate
 
 if TYPE_CHECKING:  # imported when a plan has a rate limit: most runs never pay for it
     from pyrate_limiter import AbstractBucket, Rate
 
 #: Puts between two clean-ups of items that have left every window.
 _LEAK_EVERY = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class BudgetDecision:
-    """What the pre-dispatch budget check decided, handed to ``run(..., budget=)``.
-
-    ``skip``: ops not to run, each with the reason (their result is ``skipped``, and so is
-    everything downstream of them). ``report``: the check in JSON form, kept in the trace.
-    """
-
-    skip: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    report: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def describe_window(limit: int, window_ms: int) -> str:
-    units = {1000: "/s", 60_000: "/min", 3_600_000: "/h"}
-    return f"{limit}{units[window_ms]}" if window_ms in units else f"{limit}/{window_ms / 1000:g}s"
 
 
 class _Counter:
@@ -115,7 +98,7 @@ class RateGate:
         self.name = name
         windows = resource.request_windows()
         self.block = resource.token_block()
-        parts = [describe_window(limit, ms) for limit, ms in windows]
+        parts = [fmt_rate(limit, ms) for limit, ms in windows]
         if resource.tokens_per_minute is not None:
             parts.append(f"{resource.tokens_per_minute} tokens/min")
         self.description = ", ".join(parts)

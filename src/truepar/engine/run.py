@@ -12,26 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from truepar.backends import Backend, backend_class, create_backend
-from truepar.backends.inline import handle_watchdog_signal, loop_guard
+from truepar.backends.inline import loop_guard
 from truepar.engine.context_budget import ContextBudget
 from truepar.engine.environment import environment, own_cpu_s
 from truepar.engine.observer import Observer
-from truepar.engine.ratelimit import BudgetDecision, build_gates
+from truepar.engine.ratelimit import build_gates
 from truepar.engine.scheduler import Scheduler
-from truepar.errors import BackendUnavailable, Terminated, TrueparWarning, UsageError
+from truepar.engine.signals import Interrupt, interrupts
+from truepar.errors import BackendUnavailable, TrueparWarning, UsageError
 from truepar.plan.graph import build_graph
 from truepar.plan.load import load_plan, plan_from_dict
 from truepar.plan.models import Plan
+from truepar.preflight import BudgetDecision, check_plan
 from truepar.records import RunStatus, RunTotals, RunTrace, Status
 from truepar.tools.bounds import MAX_WORKERS
 
@@ -53,20 +52,26 @@ def run(
     workers: int | None = None,
     observer: Observer | None = None,
     backend_instance: Backend | None = None,
+    checks: bool = True,
     budget: BudgetDecision | None = None,
 ) -> RunTrace:
     """Run a plan once and return its trace. Blocks; use :func:`arun` inside an event loop.
 
     ``backend``/``workers`` override the plan's defaults. Pass ``backend_instance`` to reuse
-    warm workers across runs (the caller then owns and closes it). ``budget`` is what
-    :func:`truepar.agents.budgets.preflight` decided: ops it dropped are recorded ``skipped``.
+    warm workers across runs (the caller then owns and closes it).
+
+    ``checks`` (on by default, as in ``truepar run``): first refuse a plan that cannot be made
+    safe and check its live rate budgets (:func:`truepar.preflight.check_plan`; it raises
+    :class:`~truepar.errors.PlanError` or :class:`~truepar.errors.BudgetError`). ``checks=False``
+    is the one way to skip them — for a caller that has made them itself and passes what the
+    budget check decided as ``budget`` (ops it dropped are recorded ``skipped``).
     """
-    checked = as_plan(plan)
+    checked, budget = _checked(as_plan(plan), checks, budget)
     name, width = _choose(checked, backend, workers, backend_instance)
     main = backend_instance or create_backend(name, width)
     loop = main.new_event_loop()
     try:
-        with _interrupts(loop) as interrupt:
+        with interrupts(loop) as interrupt:
             return loop.run_until_complete(
                 _run(
                     checked,
@@ -93,10 +98,16 @@ async def arun(
     workers: int | None = None,
     observer: Observer | None = None,
     backend_instance: Backend | None = None,
+    checks: bool = True,
     budget: BudgetDecision | None = None,
 ) -> RunTrace:
-    """:func:`run` for callers already inside an asyncio event loop (not the fake backend)."""
+    """:func:`run` for callers already inside an asyncio event loop (not the fake backend).
+
+    The checks may wait for a budget to refill or ask GitHub: they run off the loop.
+    """
     checked = as_plan(plan)
+    if checks:
+        checked, budget = await asyncio.to_thread(_checked, checked, checks, budget)
     name, width = _choose(checked, backend, workers, backend_instance)
     if backend_class(name).virtual_clock:
         raise UsageError(
@@ -109,7 +120,7 @@ async def arun(
         width,
         main,
         observer or Observer(),
-        _Interrupt(),
+        Interrupt(),
         own_main=backend_instance is None,
         budget=budget,
     )
@@ -126,6 +137,18 @@ def check_workers(width: int) -> None:
         )
 
 
+def _checked(
+    plan: Plan, checks: bool, budget: BudgetDecision | None
+) -> tuple[Plan, BudgetDecision | None]:
+    """The plan to run and the budget decision: after the pre-run checks, when they are on."""
+    if not checks:
+        return plan, budget
+    if budget is not None:
+        raise UsageError("budget= is what checks=False callers pass; with checks on, leave it out")
+    pre = check_plan(plan)
+    return pre.plan, pre.decision
+
+
 def _choose(
     plan: Plan, backend: str | None, workers: int | None, instance: Backend | None
 ) -> tuple[str, int]:
@@ -139,63 +162,13 @@ def _choose(
     return name, width
 
 
-class _Interrupt:
-    scheduler: Scheduler | None = None
-    backends: tuple[Backend, ...] = ()
-    hits = 0
-    #: The signal that interrupted the run: ``"SIGINT"`` or ``"SIGTERM"``.
-    signal_name: str | None = None
-
-
-#: How a run stopped by each signal says so (the ``not run: ...`` of the ops it cancelled).
-_REASONS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "terminated (SIGTERM)"}
-
-
-@contextlib.contextmanager
-def _interrupts(loop: asyncio.AbstractEventLoop) -> Iterator[_Interrupt]:
-    """First Ctrl-C or SIGTERM: cancel the run cleanly (the trace says which signal). Second:
-    ``KeyboardInterrupt`` (``Terminated`` for SIGTERM) now.
-
-    The same SIGINT handler lets the loop's guard interrupt an op that holds the loop past its
-    deadline (see :mod:`truepar.backends.inline`): only on the main thread, where signals go.
-    """
-    state = _Interrupt()
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-    guard = loop_guard()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and handle_watchdog_signal(guard):
-            return  # the guard's own signal, for an op that already gave the loop back
-        state.hits += 1
-        if state.hits > 1 or state.scheduler is None:
-            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-        state.signal_name = signal.Signals(signum).name
-        sched = state.scheduler
-        for backend in state.backends:  # now, even if the loop is busy inside an inline op
-            backend.interrupt()
-        guard.stop_holder()  # an op holding the loop: asked now, interrupted if it ignores it
-        reason = _REASONS[signal.Signals(signum)]
-        loop.call_soon_threadsafe(functools.partial(sched.stop, reason, interrupted=True))
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in _REASONS}
-    guard.can_interrupt = True
-    try:
-        yield state
-    finally:
-        guard.can_interrupt = False
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 async def _run(
     plan: Plan,
     name: str,
     width: int,
     main: Backend,
     observer: Observer,
-    interrupt: _Interrupt,
+    interrupt: Interrupt,
     *,
     own_main: bool,
     budget: BudgetDecision | None = None,

@@ -104,7 +104,7 @@ def init_keys(directory: Path | None = None, *, force: bool = False) -> KeyPaths
     existing = [p for p in (private_path, public_path) if p.exists()]
     if existing and not force:
         raise UsageError(
-            f"a key already exists at {existing[0]}; pass --force to replace it "
+            f"a key already exists at {existing[0]}; replacing it needs force "
             "(evidence signed with the old key can then only be checked with its public.pem)"
         )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)

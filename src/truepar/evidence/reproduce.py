@@ -41,13 +41,15 @@ def plan_path(doc: Mapping[str, Any]) -> Path | None:
     if doc.get("kind") == "prove":
         return None
     if doc.get("kind") != "bench":
-        raise UsageError("--reproduce needs bench or prove evidence")
+        raise UsageError("only bench or prove evidence can be reproduced")
     plan = doc.get("plan")
     path = plan.get("path") if isinstance(plan, Mapping) else None
     if not isinstance(path, str) or not path or path == "<python>":
-        raise UsageError("--reproduce: the evidence names no plan file to rerun")
+        raise UsageError("cannot reproduce: the evidence names no plan file to rerun")
     if not Path(path).is_file():
-        raise UsageError(f"--reproduce: plan file {path} not found; the plan must be at that path")
+        raise UsageError(
+            f"cannot reproduce: plan file {path} not found; the plan must be at that path"
+        )
     return Path(path)
 
 
@@ -62,7 +64,7 @@ def _key(entry: Mapping[str, Any]) -> tuple[str, int]:
 def reproduce(doc: Mapping[str, Any], *, tolerance: float = 0.25) -> Reproduction:
     """Rerun what ``doc`` records and compare verdicts and speedups, configuration by one."""
     if not tolerance >= 0:
-        raise UsageError(f"--tolerance must be 0 or more, not {tolerance}")
+        raise UsageError(f"tolerance must be 0 or more, not {tolerance}")
     path = plan_path(doc)
     if path is None:
         return _reproduce_prove(doc, tolerance)
@@ -72,14 +74,14 @@ def reproduce(doc: Mapping[str, Any], *, tolerance: float = 0.25) -> Reproductio
     try:
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
-        raise UsageError(f"--reproduce: cannot read plan file {path}: {exc}") from exc
+        raise UsageError(f"cannot reproduce: cannot read plan file {path}: {exc}") from exc
     if recorded_sha and sha != recorded_sha:
         lines.append(f"warning: plan file {path} changed since the evidence (sha256 differs)")
     try:
         then = {_key(r): r for r in data["results"]}
         repeat, warmup = int(data["repeat"]), int(data["warmup"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"--reproduce: the evidence's data cannot be rerun: {exc!r}") from exc
+        raise UsageError(f"cannot reproduce: the evidence's data cannot be rerun: {exc!r}") from exc
     backends = list(dict.fromkeys(b for b, _ in then))
     workers = list(dict.fromkeys(w for _, w in then))
     baseline, _ = baseline_for(backends)
@@ -151,7 +153,7 @@ def _reproduce_prove(doc: Mapping[str, Any], tolerance: float) -> Reproduction:
         tasks, repeat, warmup = int(data["tasks"]), int(data["repeat"]), int(data["warmup"])
         kernel_n = int(data["kernel"]["n"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"--reproduce: the evidence's data cannot be rerun: {exc!r}") from exc
+        raise UsageError(f"cannot reproduce: the evidence's data cannot be rerun: {exc!r}") from exc
     report = prove(tasks=tasks, repeat=repeat, warmup=warmup, kernel_n=kernel_n)
     lines: list[str] = []
     if not report.complete:

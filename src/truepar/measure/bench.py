@@ -16,11 +16,13 @@ from typing import Any
 import truepar
 from truepar.backends import baseline_for
 from truepar.engine.environment import environment
+from truepar.engine.run import as_plan
 from truepar.measure import noise, usl
 from truepar.measure.results import BenchReport, Config, ConfigResult, Sample
 from truepar.measure.stats import bootstrap_median_ci, cv, median, paired_speedup
 from truepar.measure.verdict import DEFAULT_THRESHOLDS, Measures, Thresholds, decide, work_ratio
 from truepar.plan.models import Plan
+from truepar.preflight import check_plan
 from truepar.records import RunStatus
 
 # The records of a bench live in results.py; they are re-exported here for callers.
@@ -51,25 +53,29 @@ def bench(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     on_config: Callable[[BenchReport], None] | None = None,
     cores: int | None = None,
+    checks: bool = True,
 ) -> BenchReport:
     """Measure ``plan`` sequentially and on every backend × worker count; judge each.
 
     ``on_config`` is called with the report so far after every run, so a caller can save
     partial results (the report says ``complete=False`` until the last run is in).
     ``cores`` is the cores available to the physical lower bound (default: this machine's).
+    ``checks``: the pre-run checks of :func:`truepar.run`, made once for the whole bench.
     """
-    from truepar.engine.run import as_plan
-
     checked = as_plan(plan)
     if repeat < 1:
-        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+        raise truepar.UsageError(f"repeat must be at least 1, not {repeat}")
     if warmup < 0:
-        raise truepar.UsageError(f"--warmup must be 0 or more, not {warmup}")
+        raise truepar.UsageError(f"warmup must be 0 or more, not {warmup}")
     if len(checked.ops) < 2:
         raise truepar.UsageError(
             f"a bench needs at least 2 ops; {checked.source} has {len(checked.ops)}"
         )
     configs = configurations(backends, workers)
+    budget = None
+    if checks:
+        pre = check_plan(checked)
+        checked, budget = pre.plan, pre.decision
     load = noise.load_average()
     samples: list[Sample] = []
 
@@ -85,7 +91,9 @@ def bench(
             # configuration comes first — the baseline, in trial 0 — and tilt every ratio.
             # One unmeasured baseline run takes them.
             base_backend, base_width = configs[0]
-            primed = truepar.run(checked, backend=base_backend, workers=base_width)
+            primed = truepar.run(
+                checked, backend=base_backend, workers=base_width, checks=False, budget=budget
+            )
             if primed.status is RunStatus.INTERRUPTED:
                 return report(complete=False)
             # Kept as a warmup sample (trial -1): never in the statistics, but its results tell
@@ -94,7 +102,9 @@ def bench(
         for trial in range(warmup + repeat):
             shift = trial % len(configs)
             for backend, width in configs[shift:] + configs[:shift]:
-                trace = truepar.run(checked, backend=backend, workers=width)
+                trace = truepar.run(
+                    checked, backend=backend, workers=width, checks=False, budget=budget
+                )
                 if trace.status is RunStatus.INTERRUPTED:
                     return report(complete=False)
                 samples.append(Sample.of(trial, trial < warmup, trace))

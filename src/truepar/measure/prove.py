@@ -74,11 +74,11 @@ def prove(
     ``kernel_s`` seconds in this process.
     """
     if tasks < 2:
-        raise UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
+        raise UsageError(f"tasks must be at least 2 (tasks to run at once), not {tasks}")
     if repeat < 1:
-        raise UsageError(f"--repeat must be at least 1, not {repeat}")
+        raise UsageError(f"repeat must be at least 1, not {repeat}")
     if warmup < 0:
-        raise UsageError(f"--warmup must be 0 or more, not {warmup}")
+        raise UsageError(f"warmup must be 0 or more, not {warmup}")
     say = on_progress or (lambda _: None)
     env = environment()
     gil, cores = gil_enabled(), env.cores_available

@@ -13,11 +13,29 @@ import bisect
 import dataclasses
 import heapq
 import posixpath
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from truepar.plan.models import Plan
+from truepar.errors import PlanError
+from truepar.tools.base import OpBase
+
+
+class PlanLike(Protocol):
+    """What the graph needs of a plan (a :class:`~truepar.plan.models.Plan`): its ops, its
+    resources and root, how to word an error, and a place to keep the graph once built."""
+
+    @property
+    def ops(self) -> Sequence[OpBase]: ...
+    @property
+    def resources(self) -> Mapping[str, object]: ...
+    @property
+    def root(self) -> Path: ...
+    def error(
+        self, message: str, op: OpBase | None = None, field: str | None = None
+    ) -> PlanError: ...
+    def cached_graph(self) -> Graph | None: ...
+    def cache_graph(self, graph: Graph) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,7 +86,7 @@ class Graph:
         return max(finish), path[::-1]
 
 
-def build_graph(plan: Plan) -> Graph:
+def build_graph(plan: PlanLike) -> Graph:
     """The graph of a plan whose ids are unique and known. Raises PlanError on a cycle.
 
     Built once per plan (plans are immutable): checking a plan and running it share it.
@@ -81,7 +99,7 @@ def build_graph(plan: Plan) -> Graph:
     return graph
 
 
-def _build(plan: Plan) -> Graph:
+def _build(plan: PlanLike) -> Graph:
     ids = tuple(op.id for op in plan.ops)
     index = {op_id: i for i, op_id in enumerate(ids)}
     n = len(ids)

@@ -17,15 +17,13 @@ import re
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from truepar.backends import backend_class, backend_names
 from truepar.errors import PlanError
-
-if TYPE_CHECKING:
-    from truepar.plan.graph import Graph
+from truepar.plan.graph import Graph, build_graph
 from truepar.tools import TOOLS, OpBase
 from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES, MAX_WORKERS
 
@@ -76,7 +74,7 @@ class Resource(BaseModel):
     ``per_second``/``per_minute``/``per_hour`` *pace* requests: at most that many (Σ op ``cost``)
     start in any window of that length, and the run takes as long as it must. Only a
     ``provider``'s live ``remaining`` is a hard quota, checked before the run by
-    :func:`truepar.agents.budgets.preflight`, which applies ``policy`` when it is too small.
+    :func:`truepar.preflight.budgets.preflight`, which applies ``policy`` when it is too small.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -238,8 +236,6 @@ class Plan(BaseModel):
             raise self.error(
                 f"the {virtual[0]} backend runs on a virtual clock: it cannot be mixed"
             )
-        from truepar.plan.graph import build_graph
-
         build_graph(self)  # raises on a cycle
 
     def _check_fits(

@@ -21,8 +21,9 @@ import truepar
 from truepar.evidence.keys import Trust
 from truepar.evidence.signing import check_signature
 from truepar.report import svg
-from truepar.report.markdown import num
 from truepar.report.timeline import Timeline, bench_timelines, benches, timelines
+from truepar.units import fmt_num as num
+from truepar.units import fmt_s3
 
 KINDS = ("bench", "run", "prove")
 
@@ -66,7 +67,7 @@ def _rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "label": label,
                 "baseline": r is baseline,
                 "best": label == best and r is not baseline,
-                "wall": _ci(r.get("wall_s"), r.get("wall_ci_s"), svg.fmt_time),
+                "wall": _ci(r.get("wall_s"), r.get("wall_ci_s"), fmt_s3),
                 "speedup": _ci(r.get("speedup"), r.get("speedup_ci"), _ratio),
                 "efficiency": num(r.get("efficiency"), ".0%"),
                 "cores": num(r.get("cores_used")),
@@ -137,8 +138,8 @@ def _run_totals(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
         ("backend", f"{data.get('backend')} ×{data.get('workers')}"),
         ("status", str(data.get("status"))),
-        ("wall", svg.fmt_time(float(totals.get("wall_s") or 0))),
-        ("CPU", svg.fmt_time(float(totals.get("cpu_s") or 0))),
+        ("wall", fmt_s3(float(totals.get("wall_s") or 0))),
+        ("CPU", fmt_s3(float(totals.get("cpu_s") or 0))),
         ("avg concurrency", num(totals.get("avg_concurrency"))),
         ("cores used", num(totals.get("cores_used"))),
         ("ok", str(totals.get("ok"))),
@@ -180,7 +181,7 @@ def _section(
         "timelines": [_timeline_view(t, scale, f"gantt-{index}-run") for t in lines]
         if kind == "run"
         else [],
-        "scale": svg.fmt_time(scale),
+        "scale": fmt_s3(scale),
         "environment": _environment(doc.get("environment") or {}),
     }
 
@@ -190,7 +191,7 @@ def _timeline_view(t: Timeline, scale: float, chart_id: str) -> dict[str, Any]:
         "label": t.label,
         "group": t.group,
         "note": t.note,
-        "wall": svg.fmt_time(t.wall_s),
+        "wall": fmt_s3(t.wall_s),
         "bars": len(t.bars),
         "svg": Markup(svg.gantt(t, scale, chart_id)),
     }

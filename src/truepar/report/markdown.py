@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from truepar.evidence.signing import check_signature
+from truepar.units import fmt_num as num
+from truepar.units import fmt_s
 
 CONFIG_HEADER = "| Backend | W | Wall | Speedup [95% CI] | Cores | Work ratio | Verdict |"
 OPS_HEADER = "| Op | Tool | Status | Duration | Worker |"
@@ -23,23 +25,6 @@ def _cell(value: Any) -> str:
 
 def _row(cells: Sequence[Any]) -> str:
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-
-def _secs(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "—"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
-
-
-def num(value: Any, spec: str = ".2f", suffix: str = "") -> str:
-    """``value`` formatted, or "—" where the evidence has no number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    return format(value, spec) + suffix
 
 
 def _environment(env: Mapping[str, Any]) -> str:
@@ -101,7 +86,7 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
                 [
                     f"**{name}**" if label == best else name,
                     r["workers"],
-                    _secs(r.get("wall_s")),
+                    fmt_s(r.get("wall_s")),
                     speedup,
                     num(r.get("cores_used")),
                     num(r.get("work_ratio")),
@@ -133,8 +118,8 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
         "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         _row(
             [
-                _secs(totals.get("wall_s")),
-                _secs(totals.get("cpu_s")),
+                fmt_s(totals.get("wall_s")),
+                fmt_s(totals.get("cpu_s")),
                 num(totals.get("avg_concurrency")),
                 num(totals.get("cores_used")),
                 totals.get("ops"),
@@ -154,7 +139,7 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
             op += f" (attempt {span['attempt']})"
         duration = (int(span["end_ns"]) - int(span["start_ns"])) / 1e9
         lines.append(
-            _row([op, span.get("tool"), span.get("status"), _secs(duration), span.get("worker")])
+            _row([op, span.get("tool"), span.get("status"), fmt_s(duration), span.get("worker")])
         )
     return lines
 

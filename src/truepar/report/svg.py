@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from truepar.report.timeline import Timeline
+from truepar.units import fmt_s3
 
 #: Status → fill colour (colour-blind-safe hues from the Okabe–Ito palette).
 STATUS_COLOURS = {
@@ -46,16 +47,6 @@ def nice_step(span: float, target_ticks: int = 6) -> float:
     return 10 * power
 
 
-def fmt_time(seconds: float) -> str:
-    if seconds == 0:
-        return "0"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
-
-
 def _attrs(**attrs: Any) -> str:
     return " ".join(
         f'{k.rstrip("_").replace("_", "-")}="{escape(str(v))}"' for k, v in attrs.items()
@@ -65,11 +56,11 @@ def _attrs(**attrs: Any) -> str:
 def _bar_title(bar: Any) -> str:
     parts = [
         f"{bar.op_id}" + (f" (attempt {bar.attempt})" if bar.attempt > 1 else ""),
-        f"{bar.tool} · {bar.status} · {fmt_time(bar.duration_s)}",
-        f"starts at {fmt_time(bar.start_s)} · worker {bar.worker}",
+        f"{bar.tool} · {bar.status} · {fmt_s3(bar.duration_s)}",
+        f"starts at {fmt_s3(bar.start_s)} · worker {bar.worker}",
     ]
     if bar.cpu_s is not None:
-        parts.append(f"CPU {fmt_time(bar.cpu_s)}")
+        parts.append(f"CPU {fmt_s3(bar.cpu_s)}")
     if bar.error:
         parts.append(f"error: {bar.error[:200]}")
     return "\n".join(parts)
@@ -99,13 +90,13 @@ def gantt(timeline: Timeline, scale_s: float, chart_id: str) -> str:
         )
         out.append(
             f'<text class="tick" x="{tx:.1f}" y="{height - AXIS_H + 14}" '
-            f'text-anchor="middle">{escape(fmt_time(tick))}</text>'
+            f'text-anchor="middle">{escape(fmt_s3(tick))}</text>'
         )
         tick += step
     wall_x = x(timeline.wall_s)
     out.append(
         f'<line class="wall" x1="{wall_x:.1f}" x2="{wall_x:.1f}" y1="0" '
-        f'y2="{height - AXIS_H}"><title>wall {escape(fmt_time(timeline.wall_s))}</title></line>'
+        f'y2="{height - AXIS_H}"><title>wall {escape(fmt_s3(timeline.wall_s))}</title></line>'
     )
     row_of = {worker: i for i, worker in enumerate(rows)}
     for i, worker in enumerate(rows):

@@ -26,18 +26,7 @@ from pydantic import Field, field_validator
 
 from truepar.errors import OpError
 from truepar.tools.base import DEFAULT_MAX_BYTES, OpBase, Tool, ToolContext, ToolOutput
-
-
-def fmt_bytes(n: int) -> str:
-    """``n`` bytes for a summary line, in decimal units: ``512 B``, ``1.2 kB``, ``3.4 MB``."""
-    if n < 1000:
-        return f"{n} B"
-    size = float(n)
-    for unit in ("kB", "MB", "GB", "TB"):
-        size /= 1000
-        if size < 1000 or unit == "TB":
-            break
-    return f"{size:.1f} {unit}"
+from truepar.units import fmt_bytes
 
 
 def _one_or_many(v: Any) -> Any:

@@ -23,7 +23,6 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from truepar.errors import OpError
 from truepar.tools.base import DEFAULT_MAX_BYTES, OpBase, Tool, ToolContext, ToolOutput
-from truepar.tools.files import fmt_bytes
 from truepar.tools.secrets import (
     REDACTED,
     is_secret_name,
@@ -32,6 +31,7 @@ from truepar.tools.secrets import (
     secret_values,
     url_secrets,
 )
+from truepar.units import fmt_bytes
 
 #: httpx timeout (connect, read, write, pool) when the op sets none. The scheduler's own
 #: timeout, by cancellation, still applies on top.

@@ -16,7 +16,8 @@ Two kinds of limit, which mean different things:
               and give each kept ``agent`` op an equal share of what the others leave, in its
               ``budget_share``. Parallelism is not lowered: the quota counts requests, not rate.
 
-Use: ``pre = preflight(plan)``, then ``truepar.run(pre.plan, budget=pre.decision)``.
+Every ``truepar.run`` does this first (:func:`truepar.preflight.check_plan`). By hand:
+``pre = preflight(plan)``, then ``truepar.run(pre.plan, checks=False, budget=pre.decision)``.
 """
 
 from __future__ import annotations
@@ -29,17 +30,30 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from truepar.agents import github
-from truepar.agents.github import Quota
-from truepar.engine.ratelimit import BudgetDecision, describe_window
 from truepar.errors import BudgetError
 from truepar.plan.graph import Graph, build_graph
 from truepar.plan.models import Plan, Resource
+from truepar.preflight import github
+from truepar.preflight.github import Quota
 from truepar.tools.base import OpBase
+from truepar.units import fmt_duration as duration_text
+from truepar.units import fmt_rate
 
 Action = Literal["ok", "reduce", "wait", "fail"]
 #: Seconds added to a provider's reset time before reading the budget again (clock skew).
 RESET_MARGIN_S = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetDecision:
+    """What the pre-dispatch budget check decided, handed to ``run(..., budget=)``.
+
+    ``skip``: ops not to run, each with the reason (their result is ``skipped``, and so is
+    everything downstream of them). ``report``: the check in JSON form, kept in the trace.
+    """
+
+    skip: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    report: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +236,7 @@ def check_budget(
 
 
 def _paced(resource: Resource) -> str | None:
-    parts = [describe_window(limit, ms) for limit, ms in resource.request_windows()]
+    parts = [fmt_rate(limit, ms) for limit, ms in resource.request_windows()]
     if resource.tokens_per_minute:
         parts.append(f"{resource.tokens_per_minute} tokens/min")
     return ", ".join(parts) or None
@@ -361,13 +375,3 @@ def _say_wait(check: ResourceCheck) -> None:
 def _when(unix_s: float, now: float) -> str:
     at = datetime.datetime.fromtimestamp(unix_s, tz=datetime.UTC).strftime("%H:%M:%S UTC")
     return f"{at} (in {duration_text(max(0.0, unix_s - now))})"
-
-
-def duration_text(seconds: float) -> str:
-    """``12.3 s``, ``4 min 5 s``, ``1 h 2 min``: how long, in words a person reads at a glance."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    return f"{minutes // 60} h {minutes % 60} min"

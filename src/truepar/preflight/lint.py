@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from truepar.backends import backend_class
 from truepar.errors import PlanError
+from truepar.git import GitError, detached_worktrees
 from truepar.plan.graph import Graph, build_graph
 from truepar.plan.models import Plan
 from truepar.tools import OpBase, PythonOp
@@ -222,9 +223,6 @@ def _detached(plan: Plan) -> Iterator[Finding]:
 
 def detached_in(repo: Path, ops: tuple[str, ...]) -> Iterator[Finding]:
     """TP005 for each worktree of ``repo`` on a detached HEAD (``ops`` are the agents there)."""
-    from truepar.agents.inventory import detached_worktrees
-    from truepar.agents.worktrees import GitError
-
     if (repo / ".git").exists():
         try:
             detached = detached_worktrees(repo)
