@@ -38,7 +38,7 @@ def test_init_writes_a_0600_private_key_that_signs_for_its_public_key(tmp_path: 
 def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     first = init_keys(tmp_path)
     before = first.private.read_bytes()
-    with pytest.raises(UsageError, match="--force"):
+    with pytest.raises(UsageError, match="replacing it needs force"):
         init_keys(tmp_path)
     assert first.private.read_bytes() == before
     second = init_keys(tmp_path, force=True)

@@ -23,9 +23,16 @@ import truepar
 from cli_runner import truepar as truepar_cli
 from conftest import write_module
 from truepar import BashOp, FakeSpec, PythonOp, SleepOp
-from truepar.evidence import init_keys, load_private_key, sign
-from truepar.evidence.document import bench_evidence, bench_report_of, recompute, run_evidence
+from truepar.evidence import (
+    bench_evidence,
+    init_keys,
+    load_private_key,
+    recompute,
+    run_evidence,
+    sign,
+)
 from truepar.evidence.physics import check_physics
+from truepar.evidence.recompute import bench_report_of
 from truepar.measure import bench
 
 T0, T1 = "2024-01-01T00:00:00.000Z", "2024-01-01T00:00:01.000Z"
@@ -405,7 +412,7 @@ def test_honest_benches_on_every_real_backend_verify(work: tuple[Path, str]) -> 
 
 
 def test_honest_prove_evidence_verifies() -> None:
-    from truepar.evidence.prove_doc import prove_evidence
+    from truepar.evidence import prove_evidence
     from truepar.measure.prove import prove
 
     report = prove(tasks=2, repeat=1, warmup=0, kernel_s=0.02)

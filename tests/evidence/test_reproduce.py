@@ -71,7 +71,7 @@ def test_run_evidence_cannot_be_reproduced(world: dict[str, Path]) -> None:
     proc = truepar("verify", str(evidence), "--reproduce")
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
-    assert "--reproduce needs bench or prove evidence" in line
+    assert "--reproduce: only bench or prove evidence can be reproduced" in line
     assert "schema" not in proc.stdout  # refused before any check ran
 
 
@@ -83,5 +83,5 @@ def test_missing_plan_file_is_a_usage_error(world: dict[str, Path]) -> None:
     assert str(world["plan"]) in line and "must be at that path" in line
     doc = json.loads(world["evidence"].read_text())
     doc["kind"] = "run"
-    with pytest.raises(UsageError, match="needs bench or prove evidence"):
+    with pytest.raises(UsageError, match="only bench or prove evidence can be reproduced"):
         reproduce(doc)

@@ -98,9 +98,9 @@ def test_an_unexpected_verdict_is_said() -> None:
 
 
 def test_bad_input() -> None:
-    with pytest.raises(truepar.UsageError, match="--tasks"):
+    with pytest.raises(truepar.UsageError, match="^tasks must be at least 2"):
         prove(tasks=1)
-    with pytest.raises(truepar.UsageError, match="--repeat"):
+    with pytest.raises(truepar.UsageError, match="^repeat must be at least 1"):
         prove(repeat=0)
     proc = truepar_cli("prove", "--tasks", "1")
     assert proc.returncode == 2
@@ -208,8 +208,7 @@ def test_the_cli_says_the_same_in_json(tmp_path: Path) -> None:
 
 
 def test_prove_evidence_validates_recomputes_and_catches_edits(report: ProveReport) -> None:
-    from truepar.evidence import check_schema, recompute
-    from truepar.evidence.prove_doc import prove_evidence
+    from truepar.evidence import check_schema, prove_evidence, recompute
 
     doc = json.loads(
         json.dumps(prove_evidence(report, started_utc="2024-01-01T00:00:00Z", ended_utc="x"))
@@ -242,7 +241,7 @@ def test_prove_evidence_validates_recomputes_and_catches_edits(report: ProveRepo
 
 
 def test_prove_evidence_reproduces_here(report: ProveReport, tmp_path: Path) -> None:
-    from truepar.evidence.prove_doc import prove_evidence
+    from truepar.evidence import prove_evidence
     from truepar.evidence.reproduce import _compare
 
     doc = prove_evidence(report, started_utc="2024-01-01T00:00:00Z", ended_utc="x")

@@ -17,11 +17,11 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
-from truepar.cli import evidence_cmd
+from truepar.cli import evidence_opts
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
-from truepar.evidence import bench_evidence
+from truepar.evidence import bench_evidence, bench_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
@@ -82,10 +82,10 @@ def bench_command(
             help=f"Exit 1 unless the best configuration's verdict is this ({', '.join(VERDICTS)}).",
         ),
     ] = None,
-    evidence: evidence_cmd.EvidenceOpt = None,
-    no_evidence: evidence_cmd.NoEvidenceOpt = False,
-    ledger: evidence_cmd.LedgerOpt = None,
-    keys: evidence_cmd.KeysOpt = None,
+    evidence: evidence_opts.EvidenceOpt = None,
+    no_evidence: evidence_opts.NoEvidenceOpt = False,
+    ledger: evidence_opts.LedgerOpt = None,
+    keys: evidence_opts.KeysOpt = None,
     html_out: HtmlOpt = None,
     md: MdOpt = None,
     trace: TraceOpt = None,
@@ -114,7 +114,7 @@ def bench_command(
         )
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(
+    writer = evidence_opts.EvidenceOutput.optional(
         evidence,
         off=no_evidence,
         kind="bench",
@@ -151,7 +151,7 @@ def bench_command(
     if json_out is not None:
         out.print(f"results written to {json_out}")
     if writer is not None:
-        writer.finish(kind="bench", plan=loaded.name, summary=evidence_cmd.bench_summary(report))
+        writer.finish(bench_summary(report))
     if outputs.any:
         doc = writer.last if writer is not None and writer.last else evidence_of(report)
         outputs.write([doc], out, label=str(plan))

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from truepar.evidence import load_evidence
 from truepar.evidence.compare import compare
-from truepar.evidence.document import load_evidence
 
 STYLE = {"slower": "bold red", "faster": "green", "same": ""}
 

@@ -29,11 +29,11 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
-from truepar.cli.evidence_cmd import EvidenceWriter
+from truepar.cli.evidence_opts import EvidenceOutput
 from truepar.cli.report_outputs import MdOpt, ReportOutputs
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
-from truepar.evidence.document import bench_evidence
+from truepar.evidence import bench_evidence, bench_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.bench import BenchReport, bench
@@ -128,8 +128,13 @@ def demo_command(
     _prepare(scenarios, console)
     rows: list[tuple[Scenario, BenchReport, Validation]] = []
     writers = {
-        s.key: EvidenceWriter(
-            out / f"{s.key}.evidence.json", keys=keys, ledger=ledger, console=console
+        s.key: EvidenceOutput(
+            out / f"{s.key}.evidence.json",
+            kind="bench",
+            name=s.key,
+            keys=keys,
+            ledger=ledger,
+            console=console,
         )
         for s in SCENARIOS
     }
@@ -160,7 +165,7 @@ def demo_command(
             )
         )
         console.print(verification_tree(scenario.title, plan, report, validation))
-        writer.finish(kind="bench", plan=plan.name, summary=_ledger_summary(report, validation))
+        writer.finish(_ledger_summary(report, validation))
         rows.append((scenario, report, validation))
         if not report.complete:
             break
@@ -175,13 +180,8 @@ def demo_command(
 
 
 def _ledger_summary(report: BenchReport, validation: Validation) -> dict[str, Any]:
-    best = validation.best
-    return {
-        "best": best.label if best else None,
-        "speedup": best.speedup if best else None,
-        "verdict": best.verdict if best else None,
-        "state": validation.state,
-    }
+    """A bench's summary, and whether the demo's criteria validated it."""
+    return {**bench_summary(report), "state": validation.state}
 
 
 def _prepare(scenarios: Path, console: Console) -> None:

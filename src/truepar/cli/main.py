@@ -20,13 +20,15 @@ from truepar.cli import (
     budget_cmd,
     compare_cmd,
     demo_cmd,
-    evidence_cmd,
     fit_cmd,
+    history_cmd,
+    keys_cmd,
     lint_cmd,
     prove_cmd,
     report_cmd,
     run_cmd,
     swarm_cmd,
+    verify_cmd,
     worktrees_cmd,
 )
 from truepar.errors import (
@@ -51,9 +53,9 @@ app.command("bench")(bench_cmd.bench_command)
 app.command("prove")(prove_cmd.prove_command)
 app.command("fit")(fit_cmd.fit_command)
 app.command("demo")(demo_cmd.demo_command)
-app.add_typer(evidence_cmd.keys_app, name="keys")
-app.command("verify")(evidence_cmd.verify_command)
-app.command("history")(evidence_cmd.history_command)
+app.add_typer(keys_cmd.keys_app, name="keys")
+app.command("verify")(verify_cmd.verify_command)
+app.command("history")(history_cmd.history_command)
 app.command("compare")(compare_cmd.compare_command)
 app.command("report")(report_cmd.report_command)
 app.command("lint")(lint_cmd.lint_command)

@@ -9,7 +9,7 @@ result verified, 1 otherwise, 2 for bad input, 130 when interrupted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich import box
@@ -18,11 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 import truepar
-from truepar.cli import evidence_cmd
+from truepar.cli import evidence_opts
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE
+from truepar.evidence import prove_evidence, prove_summary
 from truepar.evidence.metadata import utc_now
-from truepar.evidence.prove_doc import prove_evidence
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.prove import ProveReport, prove
 from truepar.units import fmt_ratio
@@ -36,15 +36,17 @@ def prove_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON here (atomically).")
     ] = None,
-    evidence: evidence_cmd.EvidenceOpt = None,
-    no_evidence: evidence_cmd.NoEvidenceOpt = False,
-    ledger: evidence_cmd.LedgerOpt = None,
-    keys: evidence_cmd.KeysOpt = None,
+    evidence: evidence_opts.EvidenceOpt = None,
+    no_evidence: evidence_opts.NoEvidenceOpt = False,
+    ledger: evidence_opts.LedgerOpt = None,
+    keys: evidence_opts.KeysOpt = None,
     html_out: HtmlOpt = None,
     md: MdOpt = None,
     trace: TraceOpt = None,
 ) -> int:
     """Prove whether parallelism is real here: a checked kernel on every backend, and controls."""
+    if tasks < 2:
+        raise truepar.UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if tasks < 2:
         raise truepar.UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if repeat < 1:
@@ -55,7 +57,7 @@ def prove_command(
     outputs.check()
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(
+    writer = evidence_opts.EvidenceOutput.optional(
         evidence,
         off=no_evidence,
         kind="prove",
@@ -77,22 +79,12 @@ def prove_command(
         doc = prove_evidence(report, started_utc=started, ended_utc=utc_now())
         if writer is not None:
             writer.write(doc)
-            writer.finish(kind="prove", plan="prove", summary=_summary(report))
+            writer.finish(prove_summary(report))
             doc = writer.last or doc
         outputs.write([doc], out, label="prove")
     if not report.complete:
         return 130
     return 0 if report.ok else 1
-
-
-def _summary(report: ProveReport) -> dict[str, Any]:
-    """The ledger's one-line account of a prove run."""
-    return {
-        "ok": report.ok,
-        "as_expected": sum(r.as_expected and r.checksums_ok for r in report.results),
-        "results": len(report.results),
-        "verdicts": {r.name: r.verdict for r in report.results},
-    }
 
 
 def show(console: Console, report: ProveReport) -> None:

@@ -21,8 +21,8 @@ from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import verification_tree
 from truepar.errors import UsageError
 from truepar.evidence import load_evidence
-from truepar.evidence.document import bench_report_of
 from truepar.evidence.keys import Trust, load_trust
+from truepar.evidence.recompute import bench_report_of
 from truepar.measure.criteria import Criteria, validate
 from truepar.report import markdown
 from truepar.report.markdown import footer

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 
 import truepar
-from truepar.cli import evidence_cmd, render
+from truepar.cli import evidence_opts, render
 from truepar.engine.run import check_workers
-from truepar.evidence import run_evidence
+from truepar.evidence import run_evidence, run_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 
@@ -33,10 +33,10 @@ def run_command(
     ] = False,
     all_ops: Annotated[bool, typer.Option("--all", help="Show every op in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
-    evidence: evidence_cmd.EvidenceOpt = None,
-    no_evidence: evidence_cmd.NoEvidenceOpt = False,
-    ledger: evidence_cmd.LedgerOpt = None,
-    keys: evidence_cmd.KeysOpt = None,
+    evidence: evidence_opts.EvidenceOpt = None,
+    no_evidence: evidence_opts.NoEvidenceOpt = False,
+    ledger: evidence_opts.LedgerOpt = None,
+    keys: evidence_opts.KeysOpt = None,
 ) -> int:
     """Run PLAN once and print what ran where, for how long, at what cost."""
     if workers is not None:
@@ -49,7 +49,7 @@ def run_command(
         check_writable(json_out, "--json")
     loaded = truepar.load_plan(plan)
     out = Console(highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(
+    writer = evidence_opts.EvidenceOutput.optional(
         evidence,
         off=no_evidence,
         kind="run",
@@ -75,7 +75,7 @@ def run_command(
         out.print(f"trace written to {json_out}")
     if writer is not None:
         writer.write(run_evidence(trace, loaded, started_utc=started, ended_utc=ended))
-        writer.finish(kind="run", plan=loaded.name, summary=evidence_cmd.run_summary(trace))
+        writer.finish(run_summary(trace))
     if trace.interrupt_exit_code is not None:
         return trace.interrupt_exit_code
     return 0 if trace.ok else 1

@@ -20,9 +20,9 @@ from rich.text import Text
 from truepar.agents.sessions import SessionRecord
 from truepar.agents.swarm import SwarmResult, run_swarm
 from truepar.agents.swarm_config import load_swarm
-from truepar.cli import evidence_cmd
+from truepar.cli import evidence_opts
 from truepar.cli.render import LiveProgress
-from truepar.evidence import run_evidence
+from truepar.evidence import record_in_ledger, run_evidence, run_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.preflight.budgets import Preflight
@@ -79,17 +79,17 @@ def swarm_command(
         Path | None, typer.Option("--json", help="Write what every agent did here (JSON).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view.")] = False,
-    evidence: evidence_cmd.EvidenceOpt = None,
-    no_evidence: evidence_cmd.NoEvidenceOpt = False,
-    ledger: evidence_cmd.LedgerOpt = None,
-    keys: evidence_cmd.KeysOpt = None,
+    evidence: evidence_opts.EvidenceOpt = None,
+    no_evidence: evidence_opts.NoEvidenceOpt = False,
+    ledger: evidence_opts.LedgerOpt = None,
+    keys: evidence_opts.KeysOpt = None,
 ) -> int:
     """Deploy the agents of AGENTS_FILE, isolated and within budget, and bring their work back."""
     if json_out is not None:
         check_writable(json_out, "--json")
     swarm = load_swarm(agents_file)
     out = Console(highlight=False)
-    writer = evidence_cmd.EvidenceWriter.optional(
+    writer = evidence_opts.EvidenceOutput.optional(
         evidence,
         off=no_evidence,
         kind="swarm",
@@ -115,7 +115,7 @@ def swarm_command(
 
     def recorded(record: SessionRecord, path: Path) -> None:
         if book is not None:
-            evidence_cmd.record_in_ledger(
+            record_in_ledger(
                 book,
                 record.to_dict(),
                 kind="swarm",
@@ -134,9 +134,7 @@ def swarm_command(
     if writer is not None:
         doc = run_evidence(result.trace, result.plan, started_utc=started, ended_utc=utc_now())
         writer.write(doc)
-        writer.finish(
-            kind="run", plan=result.plan.name, summary=evidence_cmd.run_summary(result.trace)
-        )
+        writer.finish(run_summary(result.trace))
     if result.trace.interrupt_exit_code is not None:
         return result.trace.interrupt_exit_code
     return 0 if result.ok else 1

@@ -1,6 +1,6 @@
 """What physics allows: the raw samples of evidence checked against the machine they claim.
 
-:func:`~truepar.evidence.document.recompute` proves that every derived number follows from the
+:func:`~truepar.evidence.recompute.recompute` proves that every derived number follows from the
 raw samples; it cannot see raw samples that were made up. Someone who halves a run's ``wall_s``,
 recomputes the statistics with truepar's own code and re-signs with a key of their own passes
 it. But the run they describe is impossible: its spans end after it does, it used more cores
@@ -36,7 +36,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from truepar.backends import known_backend_class
-from truepar.plan.graph import Graph
+from truepar.evidence.stand_in import stand_in_plan
+from truepar.plan.graph import Graph, build_graph
 
 #: Slack of the time laws (1 ms): a run's timestamps are one monotonic clock, so these laws are
 #: exact; the slack covers ``wall_s``, stored as a float, and a coarse clock's rounding.
@@ -130,9 +131,6 @@ def _machine(doc: Mapping[str, Any]) -> _Machine:
 
 
 def _graph(plan: Mapping[str, Any]) -> Graph:
-    from truepar.evidence.document import stand_in_plan
-    from truepar.plan.graph import build_graph
-
     return build_graph(stand_in_plan(plan))
 
 
