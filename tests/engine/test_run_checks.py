@@ -21,6 +21,13 @@ argv = ["true"]
 prompt = "fix"
 repo = "."
 isolation = "worktree"
+[[op]]
+id = "fix-b"
+tool = "agent"
+argv = ["true"]
+prompt = "fix"
+repo = "."
+isolation = "worktree"
 """
 
 
