@@ -1,49 +1,26 @@
-"""Shared fixtures and helpers for the scheduler, backend and plan tests."""
+"""Fixtures every test may use: each real backend in turn, plans in the test's folder, a git
+identity, and a data folder of the test's own. Helpers without fixtures are in ``helpers/``."""
 
 from __future__ import annotations
 
-import itertools
-import textwrap
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import truepar
+from helpers.git import GIT_IDENTITY
+from helpers.github import gh
+from helpers.plans import REAL_BACKENDS, make_plan
 
-#: The backends that do real work; ``fake`` has its own tests (virtual clock).
-REAL_BACKENDS = ("sequential", "async", "threads", "processes")
-
-_module_ids = itertools.count()
+__all__ = ("gh",)  # the local GitHub API fixture, for every test
 
 
 @pytest.fixture(params=REAL_BACKENDS, ids=list(REAL_BACKENDS))
 def backend(request: pytest.FixtureRequest) -> str:
     """The name of each real backend in turn: the conformance suite runs on all of them."""
     return str(request.param)
-
-
-def make_plan(
-    base_dir: Path,
-    ops: Iterable[truepar.OpBase],
-    *,
-    name: str = "test",
-    backend: str = "threads",
-    workers: int = 4,
-    resources: dict[str, truepar.Resource] | None = None,
-    **defaults: Any,
-) -> truepar.Plan:
-    """A checked plan of ``ops`` whose root and import folder is ``base_dir``."""
-    plan = truepar.Plan(
-        name=name,
-        ops=list(ops),
-        defaults=truepar.Defaults(backend=backend, workers=workers, **defaults),
-        resources=resources or {},
-        base_dir=base_dir,
-    )
-    plan.check()
-    return plan
 
 
 @pytest.fixture
@@ -56,55 +33,9 @@ def mkplan(tmp_path: Path) -> Callable[..., truepar.Plan]:
     return build
 
 
-def overlaps(spans: Sequence[truepar.Span] | truepar.RunTrace) -> int:
-    """The largest number of spans in flight at any one instant.
-
-    Spans are half-open ``[start, end)``: one that starts exactly when another ends does not
-    overlap it. Accepts a trace (all its spans) or a sequence of spans.
-    """
-    items = spans.spans if isinstance(spans, truepar.RunTrace) else spans
-    events = []
-    for s in items:
-        if s.end_ns > s.start_ns:
-            events.append((s.start_ns, 1))
-            events.append((s.end_ns, -1))
-    events.sort()  # at equal times, -1 (an end) sorts before +1 (a start)
-    best = current = 0
-    for _, delta in events:
-        current += delta
-        best = max(best, current)
-    return best
-
-
-def write_module(base_dir: Path, source: str) -> str:
-    """Write ``source`` as a fresh module in ``base_dir`` and return its (unique) name.
-
-    Each call gets a new module name, so the import cache of one test never serves another.
-    Use it as ``call=f"{name}:function"`` in a plan whose ``base_dir`` is ``base_dir``.
-    """
-    name = f"tp_mod_{next(_module_ids)}_{abs(hash(str(base_dir))) % 10**8}"
-    (base_dir / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    return name
-
-
-def by_id(trace: truepar.RunTrace) -> dict[str, truepar.Span]:
-    """The last span of each op."""
-    out: dict[str, truepar.Span] = {}
-    for s in trace.spans:
-        if s.op_id not in out or s.attempt > out[s.op_id].attempt:
-            out[s.op_id] = s
-    return out
-
-
-def statuses(trace: truepar.RunTrace) -> dict[str, str]:
-    return {k: r.status.value for k, r in trace.results.items()}
-
-
 @pytest.fixture
 def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every git (and agent) in the test gets an identity, and no one's own git config."""
-    from git_helpers import GIT_IDENTITY
-
     for var, value in GIT_IDENTITY.items():
         monkeypatch.setenv(var, value)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from git_helpers import git
+from helpers.git import git
 from truepar.agents import sessions
 from truepar.agents import worktrees as wt
 from truepar.agents.sessions import SessionLog, SessionRecord

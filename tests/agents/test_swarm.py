@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import truepar
-from git_helpers import git
-from test_budgets import GitHubState, gh  # the local GitHub /rate_limit server
+from helpers.cli import truepar
+from helpers.git import git
+from helpers.github import GitHubState
 from truepar.agents.swarm import run_swarm
 from truepar.agents.swarm_config import load_swarm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = REPO_ROOT / "scenarios" / "swarm"
 
-__all__ = ("gh",)
 pytestmark = pytest.mark.usefixtures("git_identity")
 
 

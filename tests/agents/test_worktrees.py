@@ -21,7 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from git_helpers import git
+from helpers.git import git
 from truepar.agents import worktrees as wt
 from truepar.cli.worktrees_cmd import worktrees_app
 from truepar.errors import BadInput, UsageError

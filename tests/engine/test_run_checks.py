@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import truepar
+from helpers.cli import truepar as truepar_cli
 from truepar.measure import bench
-from cli_runner import truepar as truepar_cli
 
 UNSAFE = """
 name = "unsafe"

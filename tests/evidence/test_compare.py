@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import truepar
-from cli_runner import truepar as run_cli
+from helpers.cli import truepar as run_cli
 from truepar.evidence.compare import compare, ratio_ci
 
 

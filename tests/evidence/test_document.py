@@ -160,7 +160,9 @@ def test_garbage_cannot_crash_recompute(bench_doc: dict[str, Any]) -> None:
     doc = copy.deepcopy(bench_doc)
     doc["data"]["trials"][0]["op_s"] = "nope"
     problems = recompute(doc)
-    assert len(problems) == 1 and problems[0].startswith("not recomputed: the document does not conform")
+    assert len(problems) == 1 and problems[0].startswith(
+        "not recomputed: the document does not conform"
+    )
     assert recompute({"kind": "demo"})[0].startswith("not recomputed")
 
 

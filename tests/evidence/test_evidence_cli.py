@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import truepar
+from helpers.cli import truepar
 from truepar.evidence import init_keys, load_private_key, sign
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from conftest import write_module
+from helpers.cli import truepar as truepar_cli
+from helpers.plans import write_module
 from truepar import BashOp, FakeSpec, PythonOp, SleepOp
 from truepar.evidence import (
     bench_evidence,

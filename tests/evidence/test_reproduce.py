@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import truepar
+from helpers.cli import truepar
 from truepar.errors import UsageError
 from truepar.evidence import load_evidence
 from truepar.evidence.reproduce import reproduce

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
+from helpers.cli import truepar as truepar_cli
 from truepar import FakeSpec, SleepOp
 from truepar.evidence import (
     init_keys,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import truepar
-from cli_runner import until_as_expected
+from helpers.cli import until_as_expected
 from truepar import FakeSpec, PythonOp, SleepOp
 from truepar.engine.environment import cores_available, gil_enabled
 from truepar.measure import BenchReport, bench, noise

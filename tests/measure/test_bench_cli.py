@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import truepar
+from helpers.cli import truepar
 
 
 def sleeps_plan(tmp_path: Path, n: int = 4, seconds: float = 0.05) -> Path:

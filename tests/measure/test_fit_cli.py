@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import truepar
+from helpers.cli import truepar
 
 DATA = Path(__file__).parent / "data"
 

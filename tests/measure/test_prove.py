@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from cli_runner import until_as_expected
+from helpers.cli import truepar as truepar_cli
+from helpers.cli import until_as_expected
 from truepar.engine.environment import cores_available, gil_enabled
 from truepar.measure import kernels
 from truepar.measure.prove import ProveReport, ProveResult, conclude, expected_verdict, prove
@@ -98,9 +98,9 @@ def test_an_unexpected_verdict_is_said() -> None:
 
 
 def test_bad_input() -> None:
-    with pytest.raises(truepar.UsageError, match="^tasks must be at least 2"):
+    with pytest.raises(truepar.UsageError, match=r"^tasks must be at least 2"):
         prove(tasks=1)
-    with pytest.raises(truepar.UsageError, match="^repeat must be at least 1"):
+    with pytest.raises(truepar.UsageError, match=r"^repeat must be at least 1"):
         prove(repeat=0)
     proc = truepar_cli("prove", "--tasks", "1")
     assert proc.returncode == 2

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import truepar
-from cli_runner import truepar as truepar_cli
+from helpers.cli import truepar as truepar_cli
 from truepar.evidence import bench_evidence, run_evidence, sign
 from truepar.report import html
 

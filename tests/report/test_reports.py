@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
+from helpers.cli import truepar as truepar_cli
 from truepar.evidence import bench_evidence, run_evidence
 from truepar.report import chrome_trace, markdown
 

@@ -21,7 +21,7 @@ import pytest
 from pydantic import ValidationError
 
 import truepar
-from conftest import make_plan
+from helpers.plans import make_plan
 from truepar import Status
 from truepar.errors import OpError
 from truepar.plan.models import op_from_dict

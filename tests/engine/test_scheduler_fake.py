@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import truepar
-from conftest import by_id, make_plan, overlaps, statuses
+from helpers.plans import by_id, make_plan, overlaps, statuses
 from truepar import FakeSpec, Resource, SleepOp, Status
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]

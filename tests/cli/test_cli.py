@@ -12,9 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cli_runner import truepar
+from helpers.cli import truepar
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
 
 

@@ -21,9 +21,9 @@ import psutil
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from conftest import REAL_BACKENDS, make_plan, write_module
-from git_helpers import git
+from helpers.cli import truepar as truepar_cli
+from helpers.git import git
+from helpers.plans import REAL_BACKENDS, make_plan, write_module
 from truepar import PythonOp, ReadOp, SleepOp, Status
 from truepar.backends.processes import process_ceiling
 from truepar.tools import TOOLS

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import truepar
-from conftest import by_id, make_plan, overlaps, statuses, write_module
+from helpers.plans import by_id, make_plan, overlaps, statuses, write_module
 from truepar import PythonOp, SleepOp, Status
 
 HELPERS = """

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from git_helpers import git
+from helpers.cli import truepar as truepar_cli
+from helpers.git import git
 from truepar.preflight.lint import lint
 
 pytestmark = pytest.mark.usefixtures("git_identity")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from conftest import make_plan
+from helpers.cli import truepar as truepar_cli
+from helpers.plans import make_plan
 from truepar import FakeSpec, PlanError, SleepOp, Status
 from truepar.engine.context_budget import truncate_value
 

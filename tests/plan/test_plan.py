@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from conftest import by_id, make_plan, write_module
+from helpers.cli import truepar as truepar_cli
+from helpers.plans import by_id, make_plan, write_module
 from truepar import BashOp, GrepOp, LsOp, ReadOp, Resource, SleepOp
 
 FULL_TOML = """

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 import truepar
-from conftest import by_id, make_plan, overlaps, statuses, write_module
+from helpers.plans import by_id, make_plan, overlaps, statuses, write_module
 from truepar import BashOp, PythonOp, ReadOp, Resource, SleepOp, Status
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import truepar
-from conftest import make_plan
+from helpers.plans import make_plan
 from truepar import FakeSpec, HttpOp, PlanError, Resource, SleepOp, Status, UsageError
 from truepar.engine import ratelimit
 from truepar.engine.ratelimit import RateGate

@@ -6,9 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from cli_runner import truepar
+from helpers.cli import truepar
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import truepar
-from cli_runner import truepar as truepar_cli
-from conftest import make_plan
+from helpers.cli import truepar as truepar_cli
+from helpers.plans import make_plan
 from truepar import Status
 from truepar.evidence.metadata import redact_plan
 from truepar.tools.llm import LlmOp
