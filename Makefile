@@ -1,6 +1,6 @@
 # truepar — two commands on a fresh machine with Python ≥ 3.11, git and make:
 #   make demo    set everything up, run the main job
-#   make test    set everything up, run ruff, mypy and the whole test suite
+#   make test    set everything up, run ruff, the import contract, mypy and every test
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	&& { echo $$p; break; }; done)
@@ -26,6 +26,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy

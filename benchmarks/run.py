@@ -50,14 +50,14 @@ def load(name: str) -> Benchmark:
 
 
 def _cpu_model() -> str:
-    from truepar.evidence.metadata import cpu_model
+    from truepar.evidence.metadata import cpu_model  # noqa: PLC0415 - see BENCHMARKS
 
     return cpu_model()
 
 
 def background_load(seconds: float = 1.0) -> dict[str, Any]:
     """How busy the machine is without us: CPU of the other processes while we sleep."""
-    import psutil
+    import psutil  # noqa: PLC0415 - see BENCHMARKS
 
     me = os.getpid()
     procs = [p for p in psutil.process_iter(["name"]) if p.pid != me]
@@ -77,7 +77,7 @@ def background_load(seconds: float = 1.0) -> dict[str, Any]:
 
 
 def _system_busy_s() -> float:
-    import psutil
+    import psutil  # noqa: PLC0415 - see BENCHMARKS
 
     t = psutil.cpu_times()
     return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
@@ -85,7 +85,7 @@ def _system_busy_s() -> float:
 
 def _own_cpu_s() -> float:
     """CPU of this process and everything it started: reaped (rusage) or still alive (psutil)."""
-    import psutil
+    import psutil  # noqa: PLC0415 - see BENCHMARKS
 
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -124,7 +124,7 @@ def print_load(when: str, load: dict[str, Any]) -> None:
 
 
 def machine() -> dict[str, Any]:
-    import joblib
+    import joblib  # noqa: PLC0415 - see BENCHMARKS
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {

@@ -102,4 +102,7 @@ def count_tokens(folder: str) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    print(f"{len(make_files())} data files, {make_corpus()} corpus files under .truepar/")
+    files, corpus = len(make_files()), make_corpus()
+    print(
+        f"data: {files} generated files and a {corpus}-file corpus under .truepar/ (made once, reused)"
+    )

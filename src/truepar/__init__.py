@@ -12,6 +12,9 @@ that says, for every op attempt, exactly when and where it ran and what it cost:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from truepar._version import __version__
 from truepar.backends import (
     BACKENDS,
@@ -23,8 +26,6 @@ from truepar.backends import (
     create_backend,
     register_backend,
 )
-from truepar.engine import MapResult, Observer, arun, run
-from truepar.engine import map_calls as map
 from truepar.errors import (
     BackendUnavailable,
     BadInput,
@@ -50,9 +51,6 @@ from truepar.records import (
     Status,
     estimate_tokens,
 )
-from truepar.tool_calls import ToolSpec
-from truepar.tool_calls import aexecute as aexecute_tool_calls
-from truepar.tool_calls import execute as execute_tool_calls
 from truepar.tools import (
     TOOLS,
     AgentOp,
@@ -70,6 +68,42 @@ from truepar.tools import (
     ToolContext,
     ToolOutput,
 )
+
+# The engine and what runs on it are loaded on first use: ``import truepar.tools`` (or plans,
+# records, errors) does not start the engine's machinery. Type checkers see plain imports.
+if TYPE_CHECKING:
+    from truepar.engine import MapResult, Observer, arun, run
+    from truepar.engine import map_calls as map
+    from truepar.tool_calls import ToolSpec
+    from truepar.tool_calls import aexecute as aexecute_tool_calls
+    from truepar.tool_calls import execute as execute_tool_calls
+
+_LAZY = {
+    "MapResult": ("truepar.engine.bulk", "MapResult"),
+    "Observer": ("truepar.engine.observer", "Observer"),
+    "arun": ("truepar.engine.run", "arun"),
+    "run": ("truepar.engine.run", "run"),
+    "map": ("truepar.engine.bulk", "map_calls"),
+    "ToolSpec": ("truepar.tool_calls", "ToolSpec"),
+    "aexecute_tool_calls": ("truepar.tool_calls", "aexecute"),
+    "execute_tool_calls": ("truepar.tool_calls", "execute"),
+}
+#: Subpackages reachable as attributes (``truepar.evidence.verify``) without importing them.
+_SUBPACKAGES = frozenset(
+    {"agents", "cli", "engine", "evidence", "git", "measure", "preflight", "report", "testing"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"truepar.{name}")
+    raise AttributeError(f"module 'truepar' has no attribute {name!r}")
+
 
 __all__ = (
     "BACKENDS",

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from truepar.errors import UsageError
+
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place.
@@ -54,7 +56,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def check_writable(path: str | Path, flag: str) -> None:
     """Fail now, with one line, if ``path`` cannot be written — not after minutes of work."""
-    from truepar.errors import UsageError
 
     target = Path(path)
     if target.is_dir():

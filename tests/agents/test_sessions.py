@@ -3,6 +3,7 @@ the same time; one consolidated record and one commit that lists every session."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from truepar.agents import sessions
 from truepar.agents import worktrees as wt
 from truepar.agents.sessions import SessionLog, SessionRecord
 from truepar.errors import BadInput
+from truepar.evidence.canonical import canonical_bytes
+from truepar.evidence.ledger import Ledger
 
 # An agent: says its pid and its worktree's lock line, edits FILE, commits, reports tokens.
 AGENT = textwrap.dedent(
@@ -209,10 +212,6 @@ def test_agent_processes_writing_logs_at_once_never_mix(tmp_path: Path) -> None:
 
 
 def test_on_record_hook_can_append_to_the_evidence_ledger(tmp_path: Path) -> None:
-    import hashlib
-
-    from truepar.evidence.canonical import canonical_bytes
-    from truepar.evidence.ledger import Ledger
 
     session_dir = tmp_path / "s"
     sessions.run_agent("solo", [sys.executable, "-c", "print(1)"], session_dir=session_dir)

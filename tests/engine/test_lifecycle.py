@@ -25,6 +25,7 @@ from helpers.cli import truepar as truepar_cli
 from helpers.git import git
 from helpers.plans import REAL_BACKENDS, make_plan, write_module
 from truepar import PythonOp, ReadOp, SleepOp, Status
+from truepar.agents import worktrees as wt
 from truepar.backends.processes import process_ceiling
 from truepar.tools import TOOLS
 from truepar.tools.base import Tool, ToolContext, ToolOutput
@@ -254,7 +255,6 @@ prompt = "wait"
 def test_a_lock_whose_pid_now_belongs_to_another_process_is_stale(
     tmp_path: Path, git_identity: None
 ) -> None:
-    from truepar.agents import worktrees as wt
 
     repo = tmp_path / "repo"
     repo.mkdir()

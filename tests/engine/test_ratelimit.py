@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 import truepar
 from helpers.plans import make_plan
@@ -347,7 +348,6 @@ def test_two_processes_share_one_limit(tmp_path: Path, server: tuple[str, list[f
 def test_a_shared_log_stamps_an_op_when_it_holds_the_lock(tmp_path: Path) -> None:
     """While another process holds the log's file lock, an op is not counted yet: its stamp is
     taken once the lock is free, never before the wait (it would count it earlier than it goes)."""
-    from filelock import FileLock
 
     db = tmp_path / "limits.sqlite"
     # A shared log keeps the wall clock, whatever clock the gate is given.

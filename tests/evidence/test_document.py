@@ -4,6 +4,7 @@ derived number recomputed from the raw samples, so that an edit is caught."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,6 @@ def test_python_callable_is_named_and_file_plan_is_hashed(tmp_path: Path) -> Non
     plan = truepar.load_plan(plan_file)
     trace = truepar.run(plan, backend="sequential")
     doc = run_evidence(trace, plan, started_utc=T0, ended_utc=T1)
-    import hashlib
 
     assert doc["plan"]["sha256"] == hashlib.sha256(plan_file.read_bytes()).hexdigest()
     py = truepar.Plan(ops=[truepar.PythonOp(id="p", call=len, args=([1, 2],))])

@@ -27,6 +27,7 @@ from truepar.evidence import (
     bench_evidence,
     init_keys,
     load_private_key,
+    prove_evidence,
     recompute,
     run_evidence,
     sign,
@@ -34,6 +35,7 @@ from truepar.evidence import (
 from truepar.evidence.physics import check_physics
 from truepar.evidence.recompute import bench_report_of
 from truepar.measure import bench
+from truepar.measure.prove import prove
 
 T0, T1 = "2024-01-01T00:00:00.000Z", "2024-01-01T00:00:01.000Z"
 
@@ -412,8 +414,6 @@ def test_honest_benches_on_every_real_backend_verify(work: tuple[Path, str]) -> 
 
 
 def test_honest_prove_evidence_verifies() -> None:
-    from truepar.evidence import prove_evidence
-    from truepar.measure.prove import prove
 
     report = prove(tasks=2, repeat=1, warmup=0, kernel_s=0.02)
     doc = json.loads(json.dumps(prove_evidence(report, started_utc=T0, ended_utc=T1)))

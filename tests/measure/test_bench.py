@@ -17,6 +17,8 @@ from helpers.cli import until_as_expected
 from truepar import FakeSpec, PythonOp, SleepOp
 from truepar.engine.environment import cores_available, gil_enabled
 from truepar.measure import BenchReport, bench, noise
+from truepar.measure.bench import configurations, summarize
+from truepar.measure.results import Sample
 from truepar.measure.verdict import Thresholds
 
 
@@ -319,8 +321,6 @@ def test_ops_without_duration_are_bad_input(tmp_path: Path) -> None:
 
 
 def test_raw_samples_round_trip_so_results_can_be_recomputed(tmp_path: Path) -> None:
-    from truepar.measure.bench import configurations, summarize
-    from truepar.measure.results import Sample
 
     plan = fake_plan(tmp_path)
     report = bench(plan, backends=("fake",), workers=(2, 4), repeat=2, warmup=1, cores=8)

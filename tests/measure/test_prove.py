@@ -4,6 +4,7 @@ each, ~8 s apiece on 2 cores."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import truepar
 from helpers.cli import truepar as truepar_cli
 from helpers.cli import until_as_expected
 from truepar.engine.environment import cores_available, gil_enabled
+from truepar.evidence import check_schema, prove_evidence, recompute
+from truepar.evidence.reproduce import _compare
 from truepar.measure import kernels
 from truepar.measure.prove import ProveReport, ProveResult, conclude, expected_verdict, prove
 
@@ -41,7 +44,6 @@ def test_calibrate_scales_to_the_target() -> None:
 
 
 def test_hash_task_is_sha256_of_the_buffer() -> None:
-    import hashlib
 
     want = hashlib.sha256(bytes(range(256)) * (1024 * 1024 // 256) * 2).hexdigest()
     assert kernels.hash_task(1, 2) == want
@@ -208,7 +210,6 @@ def test_the_cli_says_the_same_in_json(tmp_path: Path) -> None:
 
 
 def test_prove_evidence_validates_recomputes_and_catches_edits(report: ProveReport) -> None:
-    from truepar.evidence import check_schema, prove_evidence, recompute
 
     doc = json.loads(
         json.dumps(prove_evidence(report, started_utc="2024-01-01T00:00:00Z", ended_utc="x"))
@@ -241,8 +242,6 @@ def test_prove_evidence_validates_recomputes_and_catches_edits(report: ProveRepo
 
 
 def test_prove_evidence_reproduces_here(report: ProveReport, tmp_path: Path) -> None:
-    from truepar.evidence import prove_evidence
-    from truepar.evidence.reproduce import _compare
 
     doc = prove_evidence(report, started_utc="2024-01-01T00:00:00Z", ended_utc="x")
     path = tmp_path / "prove.json"

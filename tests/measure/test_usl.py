@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import truepar
+from truepar.measure.sweep_csv import load_measurements
 from truepar.measure.usl import (
     diagnose,
     fit_amdahl,
     fit_usl,
     karp_flatt,
     karp_flatt_trend,
-    load_measurements,
     recommended_workers,
 )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import truepar
 from helpers.cli import truepar as truepar_cli
@@ -85,7 +86,6 @@ def test_markdown_of_bench(bench_doc: dict[str, Any]) -> None:
 
 
 def test_markdown_of_signed_bench_names_the_key(bench_doc: dict[str, Any]) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     signed = truepar.evidence.sign(bench_doc, Ed25519PrivateKey.generate())
     assert f"key `{signed['signature']['key_id']}`" in markdown(signed)

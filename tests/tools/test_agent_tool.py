@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from helpers.plans import make_plan
 from truepar import Status
 from truepar.plan.models import op_from_dict
 from truepar.tools import AgentOp
+from truepar.tools.agent import live_last_line
 
 #: A headless "agent": reads its prompt (stdin, or the last argument with --arg), thinks aloud,
 #: and ends with one JSON line, as agents that hand back a structured result do.
@@ -263,10 +265,6 @@ def test_in_place_agents_on_one_repo_are_ordered(tmp_path: Path) -> None:
 
 
 def test_a_running_agents_last_line_is_visible_while_it_runs(tmp_path: Path) -> None:
-    import threading
-    import time
-
-    from truepar.tools.agent import live_last_line
 
     flag = tmp_path / "go"
     script = (

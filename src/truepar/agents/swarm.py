@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import truepar
 from truepar.agents import aggregate
 from truepar.agents.merging import MergeOutcome, merge_back
 from truepar.agents.session_log import SessionLog, SessionStatus, write_session
@@ -37,10 +36,11 @@ from truepar.agents.swarm_config import Swarm
 from truepar.agents.swarm_plan import build_plan, common_root, draft_plan, gets_worktree, home
 from truepar.agents.worktrees import WorkResult, Worktree, collect, create, lock, remove, unlock
 from truepar.engine.observer import Observer
+from truepar.engine.run import run
 from truepar.plan.models import Plan
 from truepar.preflight.budgets import Preflight, preflight
 from truepar.preflight.lint import detached_in, refuse
-from truepar.records import OpResult, RunStatus, RunTrace, Span, Status
+from truepar.records import OpResult, RunStatus, RunTrace, Span, Status, jsonable
 
 #: Worktrees created at once: git serializes its bookkeeping, the checkouts run in parallel.
 CREATE_BATCH = 8
@@ -252,7 +252,7 @@ def _plain(value: Any) -> dict[str, Any]:
         data = to_dict()
         return dict(data) if isinstance(data, Mapping) else {"value": data}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return truepar.records.jsonable(dataclasses.asdict(value))  # type: ignore[no-any-return]
+        return jsonable(dataclasses.asdict(value))  # type: ignore[no-any-return]
     return {"value": value}
 
 
@@ -286,7 +286,7 @@ def run_swarm(
         root = common_root([*cwd.values(), swarm.base_dir])
         in_place = [a.name for a in swarm.agents if a.name not in trees]
         plan = build_plan(swarm, root, cwd, sessions, in_place=in_place, shares=shares)
-        trace = truepar.run(plan, observer=observer, checks=False, budget=pre.decision)
+        trace = run(plan, observer=observer, checks=False, budget=pre.decision)
     brought = _bring_back(swarm, trees, trace)
     outcomes: list[AgentOutcome] = []
     for a in swarm.agents:

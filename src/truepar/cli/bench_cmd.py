@@ -16,28 +16,31 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-import truepar
+from truepar.backends import backend_names
 from truepar.cli import evidence_opts
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
+from truepar.errors import UsageError
 from truepar.evidence import bench_evidence, bench_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
 from truepar.measure.criteria import Criteria, validate
 from truepar.measure.verdict import Verdict
+from truepar.plan.load import load_plan
+from truepar.plan.models import Plan
 from truepar.units import fmt_ratio, fmt_s
 
 
 def _backends(text: str) -> list[str]:
     names = [b.strip() for b in text.split(",") if b.strip()]
     if not names:
-        raise truepar.UsageError("--backends is empty; give a comma list such as threads,processes")
+        raise UsageError("--backends is empty; give a comma list such as threads,processes")
     for name in names:
-        if name not in truepar.BACKENDS:
-            raise truepar.UsageError(
-                f"--backends: {name!r} is unknown (one of: {', '.join(truepar.BACKENDS)})"
+        if name not in backend_names():
+            raise UsageError(
+                f"--backends: {name!r} is unknown (one of: {', '.join(backend_names())})"
             )
     return names
 
@@ -45,15 +48,15 @@ def _backends(text: str) -> list[str]:
 def _workers(text: str) -> list[int]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
-        raise truepar.UsageError("--workers is empty; give a comma list such as 1,2,4,8")
+        raise UsageError("--workers is empty; give a comma list such as 1,2,4,8")
     out = []
     for part in parts:
         try:
             n = int(part)
         except ValueError:
-            raise truepar.UsageError(f"--workers: {part!r} is not a whole number") from None
+            raise UsageError(f"--workers: {part!r} is not a whole number") from None
         if n < 1:
-            raise truepar.UsageError(f"--workers: {n} is not a worker count (at least 1)")
+            raise UsageError(f"--workers: {n} is not a worker count (at least 1)")
         out.append(n)
     return out
 
@@ -94,22 +97,22 @@ def bench_command(
     names = _backends(backends)
     counts = _workers(workers)
     if repeat < 1:
-        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+        raise UsageError(f"--repeat must be at least 1, not {repeat}")
     if warmup < 0:
-        raise truepar.UsageError(f"--warmup must be 0 or more, not {warmup}")
+        raise UsageError(f"--warmup must be 0 or more, not {warmup}")
     if require_verdict is not None and require_verdict not in VERDICTS:
-        raise truepar.UsageError(
+        raise UsageError(
             f"--require-verdict {require_verdict!r} is unknown (one of: {', '.join(VERDICTS)})"
         )
     if require_speedup is not None and not (math.isfinite(require_speedup) and require_speedup > 0):
-        raise truepar.UsageError(f"--require-speedup must be positive, not {require_speedup}")
+        raise UsageError(f"--require-speedup must be positive, not {require_speedup}")
     if json_out is not None:
         check_writable(json_out, "--json")
     outputs = ReportOutputs(html=html_out, md=md, trace=trace)
     outputs.check()
-    loaded = truepar.load_plan(plan)
+    loaded = load_plan(plan)
     if len(loaded.ops) < 2:
-        raise truepar.UsageError(
+        raise UsageError(
             f"a bench needs at least 2 ops; {plan} has {len(loaded.ops)}: add ops to compare"
         )
     out = Console(highlight=False)
@@ -163,7 +166,7 @@ def bench_command(
 
 def _gate(
     out: Console,
-    plan: truepar.Plan,
+    plan: Plan,
     report: BenchReport,
     require_speedup: float | None,
     require_verdict: str | None,

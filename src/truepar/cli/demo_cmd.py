@@ -16,67 +16,69 @@ Exit 0 when every scenario is VALIDATED, 1 when one is not, 2 for bad input.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ConfigDict, ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-import truepar
 from truepar.cli.evidence_opts import EvidenceOutput
 from truepar.cli.report_outputs import MdOpt, ReportOutputs
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
+from truepar.errors import UsageError
 from truepar.evidence import bench_evidence, bench_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.bench import BenchReport, bench
 from truepar.measure.criteria import Criteria, Validation, validate
+from truepar.plan.load import load_plan
 from truepar.units import fmt_s
 
+#: The file in the scenarios folder that lists the scenarios.
+DEMO_FILE = "demo.toml"
 
-@dataclasses.dataclass(frozen=True)
-class Scenario:
+
+class Scenario(BaseModel):
+    """One seed scenario, as ``scenarios/demo.toml`` describes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     key: str
     title: str
-    plan_file: str
+    plan: str
     backends: tuple[str, ...]
     workers: tuple[int, ...]
-    criteria: Criteria
+    min_speedup: float | None = None
+
+    @property
+    def criteria(self) -> Criteria:
+        return Criteria(min_speedup=self.min_speedup)
 
 
-SCENARIOS = (
-    Scenario(
-        "files",
-        "independent file operations",
-        "file_ops.toml",
-        ("threads", "processes"),
-        (2, 4),
-        Criteria(min_speedup=1.2),
-    ),
-    Scenario(
-        "mixed",
-        "mixed tool operations",
-        "mixed_tools.toml",
-        ("threads", "processes"),
-        (2, 4),
-        Criteria(min_speedup=1.5),
-    ),
-    Scenario(
-        "agents",
-        "agent deployments",
-        "agents.toml",
-        ("threads", "async"),
-        (3,),
-        Criteria(min_speedup=1.3),
-    ),
-)
+class Demo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prepare: str | None = None
+    scenario: tuple[Scenario, ...]
+
+
+def load_demo(folder: Path) -> Demo:
+    """The scenarios of ``folder/demo.toml``; a missing or bad file is one line, exit 2."""
+    path = folder / DEMO_FILE
+    try:
+        return Demo.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise UsageError(f"--scenarios: {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise UsageError(f"--scenarios: {path}: {str(exc).splitlines()[0]}") from None
 
 
 def demo_command(
@@ -109,7 +111,7 @@ def demo_command(
 ) -> int:
     """Bench the three seed scenarios and print a verification tree for each."""
     if not scenarios.is_dir() or not (scenarios / "helpers.py").exists():
-        raise truepar.UsageError(
+        raise UsageError(
             f"--scenarios {str(scenarios)!r} has no scenario plans: run from the repository "
             "root or pass --scenarios PATH"
         )
@@ -121,11 +123,12 @@ def demo_command(
     )
     outputs.check()
     if repeat < 1:
-        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+        raise UsageError(f"--repeat must be at least 1, not {repeat}")
     if warmup < 0:
-        raise truepar.UsageError(f"--warmup must be 0 or more, not {warmup}")
+        raise UsageError(f"--warmup must be 0 or more, not {warmup}")
     console = Console(highlight=False)
-    _prepare(scenarios, console)
+    demo = load_demo(scenarios)
+    _prepare(scenarios, demo, console)
     rows: list[tuple[Scenario, BenchReport, Validation]] = []
     writers = {
         s.key: EvidenceOutput(
@@ -136,10 +139,10 @@ def demo_command(
             ledger=ledger,
             console=console,
         )
-        for s in SCENARIOS
+        for s in demo.scenario
     }
-    for scenario in SCENARIOS:
-        plan = truepar.load_plan(scenarios / scenario.plan_file)
+    for scenario in demo.scenario:
+        plan = load_plan(scenarios / scenario.plan)
         console.print(f"\n[bold]{scenario.title}[/] — {len(plan.ops)} ops, benching…")
         target = out / f"{scenario.key}.json"
         started = utc_now()
@@ -184,17 +187,18 @@ def _ledger_summary(report: BenchReport, validation: Validation) -> dict[str, An
     return {**bench_summary(report), "state": validation.state}
 
 
-def _prepare(scenarios: Path, console: Console) -> None:
-    """Generate the file scenario's data once (deterministic, reused when already there)."""
-    folder = str(scenarios.resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    helpers = importlib.import_module("helpers")
-    files, corpus = len(helpers.make_files()), helpers.make_corpus()
-    console.print(
-        f"data: {files} generated files and a {corpus}-file corpus under .truepar/ "
-        "(made once, reused)"
+def _prepare(scenarios: Path, demo: Demo, console: Console) -> None:
+    """Run the scenarios' ``prepare`` script once (it makes their data, or finds it made)."""
+    if demo.prepare is None:
+        return
+    script = scenarios / demo.prepare
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=600
     )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"--scenarios: {script} failed (exit {proc.returncode}): {last}")
+    console.print(proc.stdout.strip(), markup=False)
 
 
 def _with_validation(report: BenchReport, validation: Validation) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from truepar.errors import UsageError
-from truepar.measure.usl import diagnose, fit_amdahl, fit_usl, karp_flatt, load_measurements
+from truepar.measure.sweep_csv import load_measurements
+from truepar.measure.usl import diagnose, fit_amdahl, fit_usl, karp_flatt
 
 
 def _num(value: float | None) -> float | None:

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-import truepar
 from truepar.agents.swarm_config import load_swarm
 from truepar.agents.swarm_plan import draft_plan, is_swarm_file, lint_swarm
+from truepar.plan.load import load_plan
 from truepar.preflight.lint import lint
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
@@ -42,7 +42,7 @@ def lint_command(
         swarm = load_swarm(plan)
         loaded, findings = draft_plan(swarm), lint_swarm(swarm)
     else:
-        loaded = truepar.load_plan(plan)
+        loaded = load_plan(plan)
         findings = lint(loaded)
     errors = sum(f.severity == "error" for f in findings)
     if json_out:

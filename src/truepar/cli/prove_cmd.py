@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-import truepar
 from truepar.cli import evidence_opts
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE
+from truepar.errors import UsageError
 from truepar.evidence import prove_evidence, prove_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
@@ -46,11 +46,11 @@ def prove_command(
 ) -> int:
     """Prove whether parallelism is real here: a checked kernel on every backend, and controls."""
     if tasks < 2:
-        raise truepar.UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
+        raise UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if tasks < 2:
-        raise truepar.UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
+        raise UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if repeat < 1:
-        raise truepar.UsageError(f"--repeat must be at least 1, not {repeat}")
+        raise UsageError(f"--repeat must be at least 1, not {repeat}")
     if json_out is not None:
         check_writable(json_out, "--json")
     outputs = ReportOutputs(html=html_out, md=md, trace=trace)

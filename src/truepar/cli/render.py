@@ -13,7 +13,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from truepar import Observer, RunTrace, Span, Status
+from truepar.engine.observer import Observer
+from truepar.records import RunTrace, Span, Status
 from truepar.units import fmt_bytes, fmt_s
 
 STATUS_STYLE = {

@@ -8,19 +8,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-import truepar
+from truepar.backends import backend_names
 from truepar.cli import evidence_opts, render
-from truepar.engine.run import check_workers
+from truepar.engine.run import check_workers, run
+from truepar.errors import UsageError
 from truepar.evidence import run_evidence, run_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
+from truepar.plan.load import load_plan
 
 
 def run_command(
     plan: Annotated[Path, typer.Argument(help="Plan file (TOML, or YAML).", show_default=False)],
     backend: Annotated[
         str | None,
-        typer.Option("--backend", "-b", help=f"One of: {', '.join(truepar.BACKENDS)}."),
+        typer.Option("--backend", "-b", help=f"One of: {', '.join(backend_names())}."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", "-w", help="Ops at once (default: the plan's).")
@@ -41,13 +43,11 @@ def run_command(
     """Run PLAN once and print what ran where, for how long, at what cost."""
     if workers is not None:
         check_workers(workers)
-    if backend is not None and backend not in truepar.BACKENDS:
-        raise truepar.UsageError(
-            f"--backend {backend!r} is unknown (one of: {', '.join(truepar.BACKENDS)})"
-        )
+    if backend is not None and backend not in backend_names():
+        raise UsageError(f"--backend {backend!r} is unknown (one of: {', '.join(backend_names())})")
     if json_out is not None:
         check_writable(json_out, "--json")
-    loaded = truepar.load_plan(plan)
+    loaded = load_plan(plan)
     out = Console(highlight=False)
     writer = evidence_opts.EvidenceOutput.optional(
         evidence,
@@ -62,7 +62,7 @@ def run_command(
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:
         # The run refuses an unsafe plan and checks its live budgets first (checks=True).
-        trace = truepar.run(loaded, backend=backend, workers=workers, observer=progress)
+        trace = run(loaded, backend=backend, workers=workers, observer=progress)
     ended = utc_now()
     if json_out is not None:
         atomic_write_json(json_out, trace.to_json())

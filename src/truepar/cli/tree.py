@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from rich.text import Text
 from rich.tree import Tree
 
-from truepar import Plan, estimate_tokens
 from truepar.measure.bench import BenchReport
 from truepar.measure.criteria import Validation
-from truepar.plan.models import tools_used
+from truepar.plan.models import Plan, tools_used
+from truepar.records import estimate_tokens
 from truepar.units import fmt_bytes, fmt_ratio, fmt_s, fmt_tokens
 
 VERDICT_STYLE = {

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from truepar.backends.invoke import describe_error
+from truepar.engine.environment import environment
 from truepar.engine.run import check_workers, run
 from truepar.errors import OpError, UsageError
 from truepar.plan.models import Defaults, Plan
-from truepar.records import RunTrace, Status
+from truepar.records import RunStatus, RunTotals, RunTrace, Status
 from truepar.tools.python import PythonOp
 
 T = TypeVar("T")
@@ -132,8 +133,6 @@ def map_calls(
 
 
 def _empty_trace(plan: Plan, backend: str, workers: int) -> RunTrace:
-    from truepar.engine.environment import environment
-    from truepar.records import RunStatus, RunTotals
 
     now = time.monotonic_ns()
     return RunTrace(

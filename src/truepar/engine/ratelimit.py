@@ -47,7 +47,7 @@ class _Counter:
         now_ms: Callable[[], int],
         lock: AbstractContextManager[object] | None = None,
     ) -> None:
-        from pyrate_limiter import RateItem
+        from pyrate_limiter import RateItem  # noqa: PLC0415 - only plans with a rate limit pay for it
 
         self.item = RateItem
         self.bucket = bucket
@@ -93,7 +93,11 @@ class RateGate:
         now_ms: Callable[[], int],
         shared_file: Path | None = None,
     ) -> None:
-        from pyrate_limiter import InMemoryBucket, Rate, SQLiteBucket
+        from pyrate_limiter import (  # noqa: PLC0415 - only plans with a rate limit pay for it
+            InMemoryBucket,
+            Rate,
+            SQLiteBucket,
+        )
 
         self.name = name
         windows = resource.request_windows()

@@ -19,7 +19,7 @@ from typing import Any
 from truepar.backends import baseline_for
 from truepar.errors import UsageError
 from truepar.measure.bench import bench
-from truepar.measure.prove import ProveReport
+from truepar.measure.prove import ProveReport, prove
 from truepar.measure.results import BenchReport
 from truepar.measure.verdict import Thresholds
 
@@ -142,7 +142,6 @@ def _compare(
 
 def _reproduce_prove(doc: Mapping[str, Any], tolerance: float) -> Reproduction:
     """Prove again with the recorded tasks, trials and kernel size; compare by result name."""
-    from truepar.measure.prove import prove
 
     data = doc["data"]
     try:

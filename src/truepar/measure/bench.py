@@ -13,14 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import truepar
+from truepar._version import __version__
 from truepar.backends import baseline_for
 from truepar.engine.environment import environment
-from truepar.engine.run import as_plan
+from truepar.engine.run import as_plan, run
+from truepar.errors import UsageError
 from truepar.measure import noise, usl
 from truepar.measure.results import BenchReport, Config, ConfigResult, Sample
 from truepar.measure.stats import bootstrap_median_ci, cv, median, paired_speedup
 from truepar.measure.verdict import DEFAULT_THRESHOLDS, Measures, Thresholds, decide, work_ratio
+from truepar.plan.graph import build_graph
 from truepar.plan.models import Plan
 from truepar.preflight import check_plan
 from truepar.records import RunStatus
@@ -32,9 +34,9 @@ __all__ = ("BenchReport", "ConfigResult", "Sample", "bench", "configurations", "
 def configurations(backends: Sequence[str], workers: Sequence[int]) -> list[Config]:
     """The baseline first, then every backend × worker count (the baseline not twice)."""
     if not backends:
-        raise truepar.UsageError("a bench needs at least one backend")
+        raise UsageError("a bench needs at least one backend")
     if not workers or any(w < 1 for w in workers):
-        raise truepar.UsageError(f"worker counts must be at least 1, not {list(workers)}")
+        raise UsageError(f"worker counts must be at least 1, not {list(workers)}")
     out: list[Config] = [baseline_for(backends)]
     for b in dict.fromkeys(backends):
         for w in dict.fromkeys(workers):
@@ -64,13 +66,11 @@ def bench(
     """
     checked = as_plan(plan)
     if repeat < 1:
-        raise truepar.UsageError(f"repeat must be at least 1, not {repeat}")
+        raise UsageError(f"repeat must be at least 1, not {repeat}")
     if warmup < 0:
-        raise truepar.UsageError(f"warmup must be 0 or more, not {warmup}")
+        raise UsageError(f"warmup must be 0 or more, not {warmup}")
     if len(checked.ops) < 2:
-        raise truepar.UsageError(
-            f"a bench needs at least 2 ops; {checked.source} has {len(checked.ops)}"
-        )
+        raise UsageError(f"a bench needs at least 2 ops; {checked.source} has {len(checked.ops)}")
     configs = configurations(backends, workers)
     budget = None
     if checks:
@@ -91,7 +91,7 @@ def bench(
             # configuration comes first — the baseline, in trial 0 — and tilt every ratio.
             # One unmeasured baseline run takes them.
             base_backend, base_width = configs[0]
-            primed = truepar.run(
+            primed = run(
                 checked, backend=base_backend, workers=base_width, checks=False, budget=budget
             )
             if primed.status is RunStatus.INTERRUPTED:
@@ -102,9 +102,7 @@ def bench(
         for trial in range(warmup + repeat):
             shift = trial % len(configs)
             for backend, width in configs[shift:] + configs[:shift]:
-                trace = truepar.run(
-                    checked, backend=backend, workers=width, checks=False, budget=budget
-                )
+                trace = run(checked, backend=backend, workers=width, checks=False, budget=budget)
                 if trace.status is RunStatus.INTERRUPTED:
                     return report(complete=False)
                 samples.append(Sample.of(trial, trial < warmup, trace))
@@ -156,7 +154,7 @@ def summarize(
 ) -> BenchReport:
     """The report from the samples so far (any subset: an interrupted bench has fewer)."""
     if any(s.wall_s <= 0 for s in samples):
-        raise truepar.UsageError(
+        raise UsageError(
             f"{plan.source}: a run took no measurable time (its ops declare no duration?): "
             "a bench needs ops that take time"
         )
@@ -171,7 +169,7 @@ def summarize(
     if base_samples:
         base_by_trial = {s.trial: s for s in base_samples}
         op_s = _op_medians(base_samples, "op_s")
-        crit, _ = truepar.build_graph(plan).critical_path(op_s)
+        crit, _ = build_graph(plan).critical_path(op_s)
         base_measures = Measures(
             backend=base_key[0],
             workers=1,
@@ -209,7 +207,7 @@ def summarize(
     scaling = _scaling(results, baseline, len(plan.ops), warnings)
     env_json = dict(env.to_json())
     env_json["load_average_1m"] = load
-    env_json["truepar_version"] = truepar.__version__
+    env_json["truepar_version"] = __version__
     return BenchReport(
         plan=plan.name,
         results=tuple(results),

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-import truepar
+from truepar._version import __version__
 from truepar.evidence.keys import Trust
 from truepar.evidence.signing import check_signature
 from truepar.report import svg
@@ -222,7 +222,7 @@ def html(
         title = sections[0]["heading"] if len(sections) == 1 else "truepar report"
     return _template().render(
         title=title,
-        version=truepar.__version__,
+        version=__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         sections=sections,
         legend=Markup(svg.legend()),

@@ -137,7 +137,7 @@ class LlmOp(OpBase):
 def _sdk() -> ModuleType:
     """The ``openai`` package, imported on first use: it is an optional extra."""
     try:
-        import openai
+        import openai  # noqa: PLC0415 - an optional extra, imported when an llm op runs
     except ImportError:
         raise OpError(_INSTALL) from None
     return openai
