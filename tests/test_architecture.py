@@ -43,7 +43,8 @@ def _imports(name: str) -> set[str]:
             targets = [
                 f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names
             ]
-        for target in targets:
+        for imported in targets:
+            target = imported
             while target not in MODULES and "." in target:
                 target = target.rpartition(".")[0]
             if target in MODULES and target != name:

@@ -130,11 +130,12 @@ def demo_command(
     demo = load_demo(scenarios)
     _prepare(scenarios, demo, console)
     rows: list[tuple[Scenario, BenchReport, Validation]] = []
+    plans = {s.key: load_plan(scenarios / s.plan) for s in demo.scenario}
     writers = {
         s.key: EvidenceOutput(
             out / f"{s.key}.evidence.json",
             kind="bench",
-            name=s.key,
+            name=plans[s.key].name,
             keys=keys,
             ledger=ledger,
             console=console,
@@ -142,7 +143,7 @@ def demo_command(
         for s in demo.scenario
     }
     for scenario in demo.scenario:
-        plan = load_plan(scenarios / scenario.plan)
+        plan = plans[scenario.key]
         console.print(f"\n[bold]{scenario.title}[/] — {len(plan.ops)} ops, benching…")
         target = out / f"{scenario.key}.json"
         started = utc_now()

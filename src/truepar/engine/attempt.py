@@ -12,6 +12,7 @@ import os
 import socket
 
 from truepar.backends.base import Backend, OpCall, Outcome, result_tokens
+from truepar.backends.invoke import describe_error
 from truepar.records import Span, Status
 from truepar.tools.base import OpBase
 
@@ -97,3 +98,66 @@ def attempt_span(
         waited_for=st.waited_for,
         abandoned=call.abandoned,
     )
+
+
+#: Past its timeout by more than this, an op "ran on": it did not stop when asked.
+RAN_ON_S = 0.1
+
+
+def attempt_status(
+    st: OpState, call: OpCall, result: Outcome | BaseException, *, interrupted: bool
+) -> tuple[Status, str | None]:
+    """How an attempt ended, and why in words when it did not end well.
+
+    A timeout or cancel the scheduler asked for, or the backend reported (its outcome's status,
+    with real times), wins over what the op returned; an op that returned after its timeout
+    (it held the loop, so no deadline could fire) timed out all the same.
+    """
+    outcome = result if isinstance(result, Outcome) else None
+    stopped = outcome.status if outcome is not None else None
+    error: str | None = None
+    if st.stopped_for == "timeout" or isinstance(result, TimeoutError) or stopped is Status.TIMEOUT:
+        status, error = Status.TIMEOUT, timeout_error(st, outcome)
+    elif (
+        st.stopped_for == "cancel"
+        or isinstance(result, asyncio.CancelledError)
+        or stopped is Status.CANCELLED
+    ):
+        status = Status.CANCELLED
+        error = "cancelled" + (" (interrupted)" if interrupted else " (fail-fast)")
+    elif outcome is not None:
+        status = outcome.status
+        if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
+            status, error = Status.TIMEOUT, timeout_error(st, outcome)
+    else:
+        assert isinstance(result, BaseException)
+        status, error = Status.FAILED, describe_error(result)
+    if call.abandoned:
+        error = f"{error}; its thread could not be stopped and was abandoned"
+    return status, error
+
+
+def timeout_error(st: OpState, outcome: Outcome | None) -> str:
+    """``timed out after T s``, and, when the op did not stop when asked, how long it ran on
+    past that: its span ends when it really stopped, never at the deadline."""
+    text = f"timed out after {st.timeout_s:g} s"
+    if outcome is None or st.timeout_s is None:
+        return text
+    over = (outcome.end_ns - outcome.start_ns) / 1e9 - st.timeout_s
+    if over > RAN_ON_S:
+        text += f"; it did not stop when asked and ran on for {over:.2f} s"
+    return text
+
+
+def with_ran_on(span: Span, call: OpCall, end_ns: int) -> Span:
+    """An abandoned attempt's span, saying how long it ran on after it was given up: until it
+    returned, or, still running, until ``end_ns`` (the run's end)."""
+    returned = call.returned_ns
+    until = returned if returned is not None else end_ns
+    ran_on = max(0.0, (until - span.end_ns) / 1e9)
+    note = (
+        f"; it returned {ran_on:.2f} s later"
+        if returned is not None
+        else f"; still running when the run ended, {ran_on:.2f} s later"
+    )
+    return dataclasses.replace(span, ran_on_s=ran_on, error=(span.error or "abandoned") + note)

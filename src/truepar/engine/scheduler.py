@@ -17,7 +17,6 @@ cut later results, and stop the run with a handoff.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import heapq
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 from truepar.backends.base import Backend, OpCall, Outcome
 from truepar.backends.inline import loop_guard
 from truepar.backends.invoke import describe_error
-from truepar.engine.attempt import OpState, attempt_span
+from truepar.engine.attempt import OpState, attempt_span, attempt_status, with_ran_on
 from truepar.engine.context_budget import LOWER, STOP, ContextBudget
 from truepar.engine.observer import Observer
 from truepar.errors import InternalError, UsageError
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from truepar.engine.ratelimit import RateGate
 
 _RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CRASHED})
-#: Past its timeout by more than this, an op "ran on": it did not stop when asked.
-RAN_ON_S = 0.1
 #: The longest wait between two attempts, whatever the backoff doubling reaches.
 MAX_BACKOFF_S = 3600.0
 
@@ -245,31 +242,7 @@ class Scheduler:
             st.timer.cancel()
             st.timer = None
         outcome = result if isinstance(result, Outcome) else None
-        error: str | None = None
-        stopped = outcome.status if outcome is not None else None
-        if (
-            st.stopped_for == "timeout"
-            or isinstance(result, TimeoutError)
-            or stopped is Status.TIMEOUT
-        ):
-            status, error = Status.TIMEOUT, self._timeout_error(st, outcome)
-        elif (
-            st.stopped_for == "cancel"
-            or isinstance(result, asyncio.CancelledError)
-            or stopped is Status.CANCELLED
-        ):
-            status = Status.CANCELLED
-            error = "cancelled" + (" (interrupted)" if self.interrupted else " (fail-fast)")
-        elif outcome is not None:
-            status = outcome.status
-            if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
-                # It held the loop (a sync function on ``async``), so no deadline could fire.
-                status, error = Status.TIMEOUT, self._timeout_error(st, outcome)
-        else:
-            assert isinstance(result, BaseException)
-            status, error = Status.FAILED, describe_error(result)
-        if call.abandoned:
-            error = f"{error}; its thread could not be stopped and was abandoned"
+        status, error = attempt_status(st, call, result, interrupted=self.interrupted)
         truncated, crossed = False, None
         if self.context is not None and outcome is not None and not self._will_retry(st, status):
             outcome, truncated, crossed = self.context.account(st.op, outcome)
@@ -332,18 +305,6 @@ class Scheduler:
                     self._skip_dependents(i)
         self._pump()
 
-    @staticmethod
-    def _timeout_error(st: OpState, outcome: Outcome | None) -> str:
-        """``timed out after T s``, and, when the op did not stop when asked, how long it ran
-        on past that: its span ends when it really stopped, never at the deadline."""
-        text = f"timed out after {st.timeout_s:g} s"
-        if outcome is None or st.timeout_s is None:
-            return text
-        over = (outcome.end_ns - outcome.start_ns) / 1e9 - st.timeout_s
-        if over > RAN_ON_S:
-            text += f"; it did not stop when asked and ran on for {over:.2f} s"
-        return text
-
     def _will_retry(self, st: OpState, status: Status) -> bool:
         return status in _RETRYABLE and st.attempt <= st.retries and not self.stopping
 
@@ -398,18 +359,7 @@ class Scheduler:
         """At the run's end: each abandoned attempt's span says how long it ran on after it
         was given up — until it returned, or, still running, until ``end_ns``."""
         for index, call in self._abandoned:
-            span = self.spans[index]
-            returned = call.returned_ns
-            until = returned if returned is not None else end_ns
-            ran_on = max(0.0, (until - span.end_ns) / 1e9)
-            note = (
-                f"; it returned {ran_on:.2f} s later"
-                if returned is not None
-                else f"; still running when the run ended, {ran_on:.2f} s later"
-            )
-            self.spans[index] = dataclasses.replace(
-                span, ran_on_s=ran_on, error=(span.error or "abandoned") + note
-            )
+            self.spans[index] = with_ran_on(self.spans[index], call, end_ns)
 
     def _cancel_timers(self) -> None:
         for handle in (*self._backoff, *self._rate_timers.values()):
