@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 import truepar
+from helpers.http_server import no_proxy, serving
 from helpers.plans import make_plan
 from truepar import Status
 from truepar.errors import OpError
@@ -106,19 +106,13 @@ def _handler(seen: Seen) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, Seen]]:
     seen: Seen = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _handler(seen))
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1", seen
-    srv.shutdown()
-    srv.server_close()
+    with serving(_handler(seen)) as port:
+        yield f"http://127.0.0.1:{port}/v1", seen
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
+    no_proxy(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 

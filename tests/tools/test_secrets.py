@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +15,7 @@ import pytest
 
 import truepar
 from helpers.cli import truepar as truepar_cli
+from helpers.http_server import no_proxy, serving
 from helpers.plans import make_plan
 from truepar import Status
 from truepar.evidence.metadata import redact_plan
@@ -94,19 +94,13 @@ def _handler(seen: Seen) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, Seen]]:
     seen: Seen = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _handler(seen))
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{srv.server_address[1]}", seen
-    srv.shutdown()
-    srv.server_close()
+    with serving(_handler(seen)) as port:
+        yield f"127.0.0.1:{port}", seen
 
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
+    no_proxy(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
