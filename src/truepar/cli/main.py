@@ -24,6 +24,7 @@ from truepar.cli import (
     history_cmd,
     keys_cmd,
     lint_cmd,
+    mcp_cmd,
     prove_cmd,
     report_cmd,
     run_cmd,
@@ -62,6 +63,7 @@ app.command("lint")(lint_cmd.lint_command)
 app.add_typer(worktrees_cmd.worktrees_app, name="worktrees")
 app.command("budget")(budget_cmd.budget_command)
 app.command("swarm")(swarm_cmd.swarm_command)
+app.add_typer(mcp_cmd.mcp_app, name="mcp")
 
 
 @app.callback()

@@ -262,3 +262,17 @@ def _find_cycle(ids: tuple[str, ...], preds: list[list[int]]) -> list[str]:
         if color[i] == 0 and (cyc := visit(i)):
             return [ids[j] for j in reversed(cyc)]
     return []
+
+
+def path_key(raw: str, root: str) -> str:
+    """How the graph spells a ``reads``/``writes`` path of a plan rooted at ``root``: relative
+    to the root where it lies inside it, normalized; ``""`` for the root itself."""
+    return _key(raw, set(), root)
+
+
+def keys_overlap(a: str, b: str) -> bool:
+    """Whether two :func:`path_key` keys touch: the same path, or one inside the other (the
+    root, ``""``, contains every path) — the rule that orders a writer and its readers."""
+    if a == b or not a or not b:
+        return True
+    return a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
