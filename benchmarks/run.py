@@ -40,6 +40,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "agents": ("bench_agents", "benchmark"),
     "worktrees-create": ("bench_worktrees", "benchmark_create"),
     "worktrees-remove": ("bench_worktrees", "benchmark_remove"),
+    "mcp-overhead": ("bench_mcp", "benchmark_overhead"),
+    "mcp-batch": ("bench_mcp", "benchmark_batch"),
+    "mcp-startup": ("bench_mcp", "benchmark_startup"),
 }
 
 

@@ -159,6 +159,9 @@ class Runner:
         self.timeout_s = timeout_s
         self._slots = _Slots(session.workers)
         self._backend: Backend | None = None
+        self._defaults = Defaults(
+            root=str(session.root), backend="async", workers=session.workers, timeout=timeout_s
+        )
 
     async def start(self) -> None:
         self._backend = backend_class("async")(self.session.workers)
@@ -213,12 +216,7 @@ class Runner:
         return _single_result(plan.ops[0], trace)
 
     def _plan(self, record: CallRecord, tool: str, args: dict[str, Any]) -> Plan:
-        defaults = Defaults(
-            root=str(self.session.root),
-            backend="async",
-            workers=self.session.workers,
-            timeout=self.timeout_s,
-        )
+        defaults = self._defaults
         if tool == "batch":
             return _batch_plan(args, defaults, self.session)
         if tool not in SERVED:

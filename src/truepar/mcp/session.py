@@ -130,9 +130,9 @@ class Session:
         """
         prefix = f"c{call.n}"
         names = {op.id: f"{prefix}.{op.id}" if len(plan.ops) > 1 else prefix for op in plan.ops}
-        graph = build_graph(plan)
+        preds = build_graph(plan).preds if len(plan.ops) > 1 else ((),)
         for i, op in enumerate(plan.ops):
-            after = tuple(names[graph.ids[p]] for p in graph.preds[i])
+            after = tuple(names[plan.ops[p].id] for p in preds[i])
             self.ops.append(
                 op.model_copy(
                     update={"id": names[op.id], "after": after, "reads": (), "writes": ()}
@@ -146,6 +146,8 @@ class Session:
         if call.started_ns is None or span.start_ns < call.started_ns:
             call.started_ns = span.start_ns
         self.spans.append(dataclasses.replace(span, op_id=name))
+        call.bytes_out += span.bytes_out
+        call.tokens_out += span.tokens_out
         self.version += 1
 
     def finish_call(
@@ -167,9 +169,6 @@ class Session:
             self.results[name] = dataclasses.replace(result, op_id=name)
         for op_id, why in (waits or {}).items():
             self.waits[names.get(op_id, op_id)] = why
-        mine = [s for s in self.spans if s.op_id in set(call.ops)]
-        call.bytes_out = sum(s.bytes_out for s in mine)
-        call.tokens_out = sum(s.tokens_out for s in mine)
         for name in call.ops:  # ops a cancelled call never got to: cancelled, like a run's
             if name not in self.results:
                 self.results[name] = OpResult(name, Status.CANCELLED, 0, error=error)
