@@ -43,6 +43,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "mcp-overhead": ("bench_mcp", "benchmark_overhead"),
     "mcp-batch": ("bench_mcp", "benchmark_batch"),
     "mcp-startup": ("bench_mcp", "benchmark_startup"),
+    "scheduler": ("bench_scheduler", "benchmark"),
+    # Last: they start a local Ray instance, whose threads stay alive in this process.
+    "ray-dispatch": ("bench_ray", "benchmark_dispatch"),
+    "ray-cpu": ("bench_ray", "benchmark_cpu"),
 }
 
 

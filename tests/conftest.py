@@ -47,7 +47,9 @@ def _tests_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     through the environment)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data-session")))
-        for var in ("TRUEPAR_LEDGER", "TRUEPAR_EVIDENCE_DIR"):
+        # The first evidence makes the user's key: in a temporary config folder, not theirs.
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config-session")))
+        for var in ("TRUEPAR_LEDGER", "TRUEPAR_EVIDENCE_DIR", "TRUEPAR_KEYS"):
             patch.delenv(var, raising=False)
         yield
 
@@ -58,4 +60,5 @@ def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     and ledger, apart from every other test's."""
     data = tmp_path_factory.mktemp("xdg-data")
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     return data / "truepar"

@@ -11,6 +11,7 @@
     ├── BudgetError                     a live rate budget is too small for the run, or unreadable
     ├── OpError                         an op failed while running (its span says `failed`)
     │   ├── ConfinementError            a file tool tried to leave the plan's root
+    │   ├── ThrottledError              the op's server answered 429/503 (Too Many Requests)
     │   └── NotPicklableError (TypeError)  an op cannot be sent to a worker process
     └── InternalError (RuntimeError)    a bug in truepar itself; please report it
 
@@ -59,6 +60,18 @@ class OpError(TrueparError):
 
 class ConfinementError(OpError):
     """A file tool was asked for a path outside the plan's root (``..`` or a symlink out)."""
+
+
+class ThrottledError(OpError):
+    """An op failed after its server throttled it (429 or 503): ``throttled`` answers in all,
+    which an ``adaptive`` resource reads as a signal to lower its concurrency."""
+
+    def __init__(self, message: str, throttled: int) -> None:
+        super().__init__(message)
+        self.throttled = throttled
+
+    def __reduce__(self) -> tuple[type[ThrottledError], tuple[str, int]]:
+        return (type(self), (str(self), self.throttled))
 
 
 class NotPicklableError(OpError, TypeError):

@@ -20,8 +20,11 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None
     0o600 of a temporary file: a report or evidence is meant to be read by others.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, mode if mode is not None else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
@@ -60,14 +63,27 @@ def check_writable(path: str | Path, flag: str) -> None:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{flag} {str(target)!r} is a directory; give a file path")
-    parent = target.parent
-    for folder in (parent, *parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise UsageError(f"{flag} {str(target)!r}: {str(folder)!r} is not a directory")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise UsageError(f"{flag} {str(target)!r}: cannot write in {str(folder)!r}")
-            return
+    check_can_create(target.parent, f"{flag} {str(target)!r}")
+
+
+def check_can_create(folder: Path, label: str) -> None:
+    """Fail now, with one line, if files cannot be made in ``folder`` (or, where it does not
+    exist yet, in the folder that would hold it): tried for real, with a file made and removed
+    — permission bits do not tell (``/proc`` says root may write, and no one can)."""
+    for existing in (folder, *folder.parents):
+        if not existing.exists():
+            continue
+        if not existing.is_dir():
+            raise UsageError(f"{label}: {str(existing)!r} is not a directory")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".truepar-check-", dir=existing)
+        except OSError as exc:
+            raise UsageError(
+                f"{label}: cannot write in {str(existing)!r}: {exc.strerror or exc}"
+            ) from None
+        os.close(fd)
+        os.unlink(probe)
+        return
 
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:

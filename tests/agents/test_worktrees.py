@@ -393,3 +393,28 @@ def test_cli_not_a_repository_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="is not a git repository") as err:
         command.main(["worktrees", "list", str(tmp_path)], standalone_mode=False)
     assert "\n" not in str(err.value)  # main() prints it as one line and exits 2
+
+
+def test_clean_lists_ignored_files_and_keeps_ones_that_are_not_build_output(repo: Path) -> None:
+    (repo / ".gitignore").write_text("__pycache__/\n*.log\n.env\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore")
+    cache, secret = wt.create(repo, "cache"), wt.create(repo, "secret")
+    (cache.path / "__pycache__").mkdir()
+    (cache.path / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
+    (cache.path / "run.log").write_text("log\n")
+    (secret.path / ".env").write_text("TOKEN=x\n")
+
+    preview = wt.clean(repo, dry_run=True)
+    would = {Path(i.path).name: i for i in preview.removed}
+    assert would["cache"].ignored == ("__pycache__/", "run.log")  # listed, in a dry run too
+    kept = {Path(i.path).name: i for i in preview.kept}
+    assert "ignored files that are not build output (.env)" in kept["secret"].reasons[0]
+    assert kept["secret"].ignored == (".env",)
+
+    report = wt.clean(repo)
+    assert {Path(i.path).name for i in report.removed} == {"cache"}
+    assert (secret.path / ".env").exists()
+    forced = wt.clean(repo, force=True)
+    assert {Path(i.path).name for i in forced.removed} == {"secret"}
+    assert wt.is_build_output("a/node_modules/x.js") and not wt.is_build_output("notes.txt")

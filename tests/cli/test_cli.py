@@ -177,3 +177,13 @@ def alive(pid: int) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+@pytest.mark.parametrize(
+    "command",
+    [(), ("run",), ("bench",), ("verify",), ("history",), ("mcp",), ("worktrees", "clean")],
+)
+def test_help_shows_no_metavar_on_flags(command: tuple[str, ...]) -> None:
+    shown = truepar(*command, "--help", columns=80)
+    assert shown.returncode == 0, shown.stderr
+    assert "<bool>" not in shown.stdout

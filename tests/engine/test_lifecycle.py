@@ -252,6 +252,50 @@ prompt = "wait"
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+def test_sigterm_of_a_swarm_commits_no_record_to_the_repository(
+    tmp_path: Path, git_identity: None
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("hello\n")
+    git(repo, "add", "README")
+    git(repo, "commit", "-q", "-m", "first")
+    (tmp_path / "AGENTS.toml").write_text(
+        f"""
+[swarm]
+name = "stopped"
+repo = "{repo}"
+count = 2
+sessions = "{tmp_path / "sessions"}"
+
+[template]
+argv = ["sh", "-c", "sleep 300"]
+prompt = "wait"
+"""
+    )
+    proc = _cli("swarm", "AGENTS.toml", cwd=tmp_path)
+    with reaped(proc) as seen:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            seen.update(_descendants(proc.pid))
+            cmds = []
+            for pid in seen:
+                with contextlib.suppress(psutil.Error):
+                    cmds.append(" ".join(psutil.Process(pid).cmdline()))
+            if sum("sleep 300" in c for c in cmds) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the agents never started")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        assert proc.returncode == 143, proc.stderr.read() if proc.stderr else ""
+        assert _wait_dead(seen, 5.0) == set()
+    assert git(repo, "log", "--format=%s").splitlines() == ["first"]  # nothing landed
+    assert list((tmp_path / "sessions").rglob("record-*.json"))  # the record, kept beside
+
+
 def test_a_lock_whose_pid_now_belongs_to_another_process_is_stale(
     tmp_path: Path, git_identity: None
 ) -> None:

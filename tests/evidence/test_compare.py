@@ -156,3 +156,14 @@ def test_bad_input_is_a_usage_error(benches: dict[str, Path], tmp_path: Path) ->
     assert len(proc.stderr.strip().splitlines()) == 1 and "not bench evidence" in proc.stderr
     proc = run_cli("compare", str(benches["a"]), str(tmp_path / "missing.json"))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_benches_of_different_plans_are_compared_with_a_warning(
+    benches: dict[str, Path],
+) -> None:
+    same = compare(_load(benches["a"]), _load(benches["a2"]))
+    assert same.warnings == []
+    other = compare(_load(benches["a"]), _load(benches["slow"]))
+    assert len(other.warnings) == 1 and "two versions of plan 'fakes'" in other.warnings[0]
+    proc = run_cli("compare", str(benches["a"]), str(benches["slow"]))
+    assert "truepar: warning:" in proc.stderr and "not in its speed" in proc.stderr

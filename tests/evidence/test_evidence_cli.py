@@ -117,7 +117,7 @@ def test_unreadable_evidence_exits_2_in_one_line(world: dict[str, Path], cut: st
     assert str(bad) in proc.stderr
 
 
-def test_unsigned_evidence_is_invalid(world: dict[str, Path], tmp_path: Path) -> None:
+def test_unsigned_evidence_is_unsigned_not_invalid(world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "unsigned.json"
     proc = truepar(
         "run", str(world["plan"]), "--evidence", str(out), "--keys", str(tmp_path / "none")
@@ -125,7 +125,8 @@ def test_unsigned_evidence_is_invalid(world: dict[str, Path], tmp_path: Path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "unsigned" in proc.stdout
     proc = truepar("verify", str(out))
-    assert proc.returncode == 1 and "✗ signature: not signed" in proc.stdout
+    assert proc.returncode == 3 and "! signature: not signed" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1].startswith("UNSIGNED")
 
 
 def test_loose_key_permissions_exit_2(world: dict[str, Path], tmp_path: Path) -> None:
@@ -197,9 +198,12 @@ def test_evidence_dir_from_the_environment(
     proc = truepar("run", str(world["plan"]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (file,) = (tmp_path / "ev").glob("*-run-fakes-*.json")
-    assert f"evidence written to {file}\n" in proc.stdout  # whole, never wrapped
-    assert "evidence is unsigned" in proc.stdout  # no key in the default key folder
+    assert f"evidence written to {file} (signed by key " in proc.stdout  # whole, never wrapped
+    # The first evidence made the user's key, and said so (once, on stderr): signed from now on.
+    assert "created your signing key" in proc.stderr
+    assert "(signed by key " in proc.stdout and "unsigned" not in proc.stdout
     quiet = truepar("run", str(world["plan"]), "-q")
+    assert "created your signing key" not in quiet.stderr
     assert quiet.returncode == 0 and len(quiet.stdout.strip().splitlines()) == 1, quiet.stdout
     assert len(list((tmp_path / "ev").glob("*-run-fakes-*.json"))) == 2  # written all the same
 

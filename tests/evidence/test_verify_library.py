@@ -23,7 +23,8 @@ from truepar.evidence import (
     verify,
 )
 
-MARKS = {"ok": "✓", "failed": "✗", "skipped": "–"}
+MARKS = {"ok": "✓", "failed": "✗", "skipped": "–", "missing": "!"}
+EXIT = {"VALID": 0, "INVALID": 1, "UNSIGNED": 3}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,10 @@ def _variants(signed: dict[str, Path]) -> dict[str, Path]:
     out["resigned"] = signed["tmp"] / "resigned.json"
     out["resigned"].write_text(json.dumps(resigned))
 
+    unsigned = {k: v for k, v in doc.items() if k != "signature"}  # honest, but nobody signed
+    out["unsigned"] = signed["tmp"] / "unsigned.json"
+    out["unsigned"].write_text(json.dumps(unsigned))
+
     bad_schema = copy.deepcopy(doc)
     del bad_schema["plan"]
     out["schema"] = signed["tmp"] / "schema.json"
@@ -80,7 +85,7 @@ def test_three_calls_run_record_and_verify(signed: dict[str, Path]) -> None:
     assert all(c.status == "ok" for c in report.checks)
 
 
-@pytest.mark.parametrize("variant", ["honest", "edited", "resigned", "schema"])
+@pytest.mark.parametrize("variant", ["honest", "edited", "resigned", "unsigned", "schema"])
 @pytest.mark.parametrize("with_trust", [False, True])
 def test_the_cli_and_the_library_agree(
     signed: dict[str, Path], variant: str, with_trust: bool
@@ -90,11 +95,13 @@ def test_the_cli_and_the_library_agree(
     report = verify(path, trust=trust)
     args = ["verify", str(path)] + (["--trust", str(trust)] if trust else [])
     proc = truepar_cli(*args, columns=300)
-    assert proc.returncode == (0 if report.valid else 1), proc.stdout + proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == ("VALID" if report.valid else "INVALID")
+    assert proc.returncode == EXIT[report.verdict], proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith(report.verdict)
     for check in report.checks:
         assert f"{MARKS[check.status]} {check.name}: " in proc.stdout, (check, proc.stdout)
     assert report.valid == (variant == "honest")
+    expected = {"honest": "VALID", "unsigned": "UNSIGNED"}.get(variant, "INVALID")
+    assert report.verdict == expected  # not signed is not the same as changed
 
 
 def test_bad_input_is_an_error_in_both(tmp_path: Path) -> None:

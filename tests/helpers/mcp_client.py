@@ -17,7 +17,14 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 #: Environment the server needs from the test: its data folder (evidence, ledger, keys).
-_PASS_ENV = ("XDG_DATA_HOME", "TRUEPAR_LEDGER", "TRUEPAR_EVIDENCE_DIR", "PYTHONPATH")
+_PASS_ENV = (
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "TRUEPAR_LEDGER",
+    "TRUEPAR_EVIDENCE_DIR",
+    "TRUEPAR_KEYS",
+    "PYTHONPATH",
+)
 
 
 def server_args(root: Path, session: Path, *extra: str) -> list[str]:

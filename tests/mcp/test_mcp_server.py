@@ -23,6 +23,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.types import CallToolResult
 
 from helpers.cli import truepar
+from helpers.http_server import serving
 from helpers.mcp_client import (
     connect,
     kill_all,
@@ -32,6 +33,7 @@ from helpers.mcp_client import (
     server_env,
     wait_gone,
 )
+from helpers.throttle import Script
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -339,3 +341,20 @@ def test_the_readmes_mcp_json_starts_a_server_as_written(root: Path, tmp_path: P
     ):
         assert line in readme
         assert line.split(" -- ", 1)[1].split() == [entry["command"], *entry["args"]]
+
+
+def test_http_through_the_server_waits_out_retry_after(root: Path, tmp_path: Path) -> None:
+    script = Script((429, {"Retry-After": "1"}), (503, {"Retry-After": "0"}))
+
+    async def go(url: str) -> CallToolResult:
+        async with connect(root, tmp_path / "s.json") as client:
+            return await client.call_tool("http", {"url": url, "timeout": 30})
+
+    with serving(script.handler()) as port:
+        result = asyncio.run(go(f"http://127.0.0.1:{port}/x"))
+    assert not result.is_error, text(result)
+    assert text(result).startswith("HTTP 200")
+    assert script.requests == 3
+    assert result.structured_content is not None
+    assert result.structured_content["duration_s"] >= 1.0  # waited as the server asked
+    assert "after 1 × 429 + 1 × 503" in result.structured_content["summary"]

@@ -132,6 +132,8 @@ def test_interrupt_keeps_what_was_measured(tmp_path: Path) -> None:
     # Trial 1's ×2 run has no baseline run to pair with yet: it is kept raw, not in the stats.
     assert {(r.workers, r.trials) for r in report.results} == {(2, 1), (4, 1)}
     assert report.to_json()["complete"] is False
+    # The docs' promise: intervals from fewer than 3 trials are said to mean nothing.
+    assert any("interrupted after 1 of 3 trial(s)" in w for w in report.warnings)
 
 
 def test_json_contract(tmp_path: Path) -> None:

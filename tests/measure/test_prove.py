@@ -249,7 +249,8 @@ def test_prove_evidence_reproduces_here(report: ProveReport, tmp_path: Path) -> 
     proc = truepar_cli("verify", str(path), "--reproduce", "--tolerance", "0.5")
     # Whether each speedup lands within ±50% depends on how busy this machine is; that the
     # rerun happened, with the recorded work, and was compared result by result does not.
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    # Unsigned (built here, never signed): 3 when everything else holds, 1 when a rerun differs.
+    assert proc.returncode in (1, 3), proc.stdout + proc.stderr
     assert "reproduce" in proc.stdout and "✓ recompute" in proc.stdout
     for r in report.results:
         assert f"{r.name}: speedup {r.speedup:.2f} then" in proc.stdout, proc.stdout

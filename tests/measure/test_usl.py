@@ -211,3 +211,17 @@ def test_load_rejects_bad_files(tmp_path: Path, content: str, fragment: str) -> 
 def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(truepar.UsageError, match="no such file"):
         load_measurements(tmp_path / "nope.csv")
+
+
+def test_the_scaling_words_follow_the_numbers() -> None:
+    slower = fit_usl([1, 2, 4], [100.0, 40.0, 10.0])
+    n, why = recommended_workers([1, 2, 4], slower)
+    assert n == 1 and "N*" not in why  # never "a peak at N* ≈ 3e-08"
+    exact = diagnose([1, 2, 4], [None, 0.1, 0.1], fit_usl([1, 2, 4], [100, 190, 340]))
+    assert "no degree of freedom is left" in exact
+    kf_over_one = diagnose([1, 2, 4, 8], [None, 1.5, 1.5, 1.5], slower)
+    assert "serial fraction ≈ 150%" not in kf_over_one and "≥ 1" in kf_over_one
+    bound = diagnose(
+        [1, 2, 4, 8], [None, 0.3, 0.5, 0.7], slower, bound_efficiency=[1.0, 0.99, 0.97, 0.95]
+    )
+    assert "physical lower bound" in bound and "contention (" not in bound

@@ -122,3 +122,14 @@ def test_parallel_at_a_cost_says_where_the_cpu_went() -> None:
 def test_thresholds_that_make_no_sense_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Thresholds(**bad)
+
+
+def test_the_words_follow_the_cpu_spent() -> None:
+    # 1.9× the baseline's CPU with no clear gain: never "the same work was done".
+    verdict, reasons = decide(config(1.9, 3.8, ci=(0.98, 1.08)), BASE_CPU)
+    assert verdict == "serialized"
+    text = " ".join(reasons)
+    assert "the same work was done" not in text
+    assert "1.90× the sequential run's" in text and "90% more CPU" in text
+    _, close = decide(config(1.9, 2.2, ci=(0.98, 1.08)), BASE_CPU)
+    assert any("1.10× the sequential run's: the same work was done" in r for r in close)

@@ -441,6 +441,21 @@ def test_both_write(tmp_path: Path) -> None:
     assert [(e.before, e.after) for e in g.edges] == [("a", "b")]
 
 
+def test_waits_are_why_of_every_op_that_waits(tmp_path: Path) -> None:
+    ops = [
+        s("a", writes="x"),
+        s("b", reads="x"),
+        s("c", after=["a", "b"], writes="x"),
+        s("d"),
+        s("e", after="d", reads="x/y"),
+    ]
+    g = graph(tmp_path, ops)
+    waits = g.waits()
+    assert list(waits) == ["b", "c", "e"]  # in plan order, only ops that wait
+    assert waits == {op_id: tuple(g.why(op_id)) for op_id in waits}
+    assert len(waits["c"]) == 2
+
+
 def test_read_after_write(tmp_path: Path) -> None:
     g = graph(tmp_path, [s("a", writes="x"), s("b", reads="x")])
     assert g.why("b") == ["b after a: a writes x, which b reads"]

@@ -24,6 +24,7 @@ __all__ = (
     "WorktreeInfo",
     "clean",
     "detached_worktrees",
+    "is_build_output",
     "list_worktrees",
 )
 
@@ -38,9 +39,15 @@ class CleanItem:
     action: Action
     reasons: tuple[str, ...]
     branch_deleted: bool = False
+    #: Git-ignored files and folders in it, which removing it deletes (git does not ask).
+    ignored: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "reasons": list(self.reasons)}
+        return {
+            **dataclasses.asdict(self),
+            "reasons": list(self.reasons),
+            "ignored": list(self.ignored),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +73,51 @@ def _current(root: Path) -> str:
     return "the detached HEAD" if name == "HEAD" else name
 
 
-def _blockers(w: WorktreeInfo, target: str) -> list[str]:
+#: Ignored paths that are build output or caches — made again by a build, safe to delete: any
+#: path with a folder of these names, or a file with one of these suffixes. Any other ignored
+#: file (``.env``, notes, data) keeps its worktree unless ``force``.
+BUILD_OUTPUT_DIRS = frozenset(
+    {
+        "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".tox",
+        ".nox", ".venv", "venv", "node_modules", "build", "dist", "target", "out", ".cache",
+        ".gradle", ".next", "coverage", "htmlcov",
+    }
+)  # fmt: skip
+BUILD_OUTPUT_SUFFIXES = (".pyc", ".pyo", ".o", ".obj", ".so", ".a", ".class", ".log", ".tmp")
+
+
+def is_build_output(path: str) -> bool:
+    """Whether an ignored path is build output or a cache, by :data:`BUILD_OUTPUT_DIRS` and
+    :data:`BUILD_OUTPUT_SUFFIXES`."""
+    parts = [p for p in path.rstrip("/").split("/") if p]
+    if any(p in BUILD_OUTPUT_DIRS or p.endswith(".egg-info") for p in parts):
+        return True
+    return path.endswith(BUILD_OUTPUT_SUFFIXES)
+
+
+def ignored_files(path: Path) -> tuple[str, ...]:
+    """The git-ignored files in worktree ``path`` (a wholly ignored folder as ``name/``)."""
+    proc = git(
+        ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"],
+        cwd=path,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return ()
+    return tuple(sorted(p for p in proc.stdout.split("\0") if p))
+
+
+def _blockers(w: WorktreeInfo, target: str, ignored: tuple[str, ...] = ()) -> list[str]:
     """Why ``w`` must stay; empty when it is safe to remove."""
     reasons = []
+    precious = [p for p in ignored if not is_build_output(p)]
+    if precious:
+        shown = ", ".join(precious[:3]) + (
+            f" and {len(precious) - 3} more" if len(precious) > 3 else ""
+        )
+        reasons.append(
+            f"has ignored files that are not build output ({shown}): removing it deletes them"
+        )
     if w.locked:
         if w.lock_pid is None:
             reasons.append(f"locked: {w.lock_reason or 'no reason given'}")
@@ -92,8 +141,11 @@ def clean(
     """Remove truepar's finished worktrees (and their branches); prune orphans.
 
     Kept unless ``force``: a worktree with uncommitted changes, one whose branch has commits not
-    merged into the current branch, one locked by an agent whose pid still runs, and one locked
-    by someone else. A truepar lock whose process is gone is stale and does not keep anything.
+    merged into the current branch, one locked by an agent whose pid still runs, one locked
+    by someone else, and one holding git-ignored files that are not build output
+    (:func:`is_build_output`) — removing a worktree deletes its ignored files. Every item lists
+    the ignored files its removal deletes. A truepar lock whose process is gone is stale and
+    does not keep anything.
     Worktrees outside ``<repo>-worktrees/`` are never touched. ``dry_run`` decides the same
     way and changes nothing.
     """
@@ -122,9 +174,10 @@ def clean(
     for w in entries:
         if w.prunable or not w.managed:
             continue
-        blockers = _blockers(w, target)
+        ignored = ignored_files(w.path)
+        blockers = _blockers(w, target, ignored)
         if blockers and not force:
-            kept.append(CleanItem(str(w.path), w.branch, "kept", tuple(blockers)))
+            kept.append(CleanItem(str(w.path), w.branch, "kept", tuple(blockers), ignored=ignored))
             continue
         reasons = [f"forced: {b}" for b in blockers] or ["clean and merged"]
         if w.locked and w.lock_pid is not None and not w.lock_alive:
@@ -132,13 +185,13 @@ def clean(
         if not dry_run:
             failure = _remove_path(info, w.path, force=force or w.locked)
             if failure is not None:  # it changed since we looked (an agent wrote to it)
-                kept.append(CleanItem(str(w.path), w.branch, "kept", (failure,)))
+                kept.append(CleanItem(str(w.path), w.branch, "kept", (failure,), ignored=ignored))
                 continue
         if w.branch is not None:
             doomed_branches.append(w.branch)
         action = "would remove" if dry_run else "removed"
         removed.append(
-            CleanItem(str(w.path), w.branch, action, tuple(reasons), w.branch is not None)
+            CleanItem(str(w.path), w.branch, action, tuple(reasons), w.branch is not None, ignored)
         )
 
     if not dry_run:

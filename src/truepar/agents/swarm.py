@@ -316,7 +316,11 @@ def run_swarm(
         meta.unlink(missing_ok=True)
         log = _session(a.name, a.task, a.argv, cwd[a.name], spans, trace, outcome)
         write_session(sessions, dataclasses.replace(log, tokens=tokens))
-    git_repo = swarm.repo if swarm.repo is not None and not swarm.settings.read_only else None
+    # An interrupted swarm commits nothing to the repository either (SIGTERM, Ctrl-C): whoever
+    # stopped it decides what lands; its record stays in the sessions folder.
+    interrupted = trace.status is RunStatus.INTERRUPTED
+    commit_to = swarm.repo if not swarm.settings.read_only and not interrupted else None
+    git_repo = commit_to if swarm.repo is not None else None
     record = consolidate(
         sessions,
         run_id=run_id,

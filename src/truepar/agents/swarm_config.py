@@ -35,13 +35,13 @@ from __future__ import annotations
 import re
 import string
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from truepar.errors import PlanError
+from truepar.plan.load import parse_plan_text, read_plan_text
 from truepar.plan.models import Resource
 from truepar.tools.base import labelled
 from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_WORKERS
@@ -224,14 +224,10 @@ def _resolve(doc: SwarmFile, source: Path) -> list[AgentSpec]:
 def load_swarm(path: str | Path) -> Swarm:
     """Read and check an AGENTS.toml; :class:`PlanError` in one line for anything wrong."""
     source = Path(path)
-    try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PlanError(f"{source}: no such swarm file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{source}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{source}: not valid TOML: {exc}") from exc
+    if not source.exists():
+        raise PlanError(f"{source}: no such swarm file")
+    # Read and parsed as plan files are: bounded, a byte-order mark dropped, nesting checked.
+    raw = parse_plan_text(read_plan_text(source), source, toml=True)
     try:
         doc = SwarmFile.model_validate(raw)
     except ValidationError as exc:

@@ -12,11 +12,12 @@ budget check and ``truepar lint AGENTS.toml`` (:func:`lint_swarm`).
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from truepar.agents.swarm_config import AgentSpec, Swarm
+from truepar.errors import PlanError
+from truepar.plan.load import parse_plan_text, read_plan_text
 from truepar.plan.models import Defaults, Plan
 from truepar.preflight.lint import Finding, detached_in, lint
 from truepar.tools.agent import AgentOp
@@ -122,7 +123,7 @@ def is_swarm_file(path: Path) -> bool:
     if path.suffix.lower() != ".toml":
         return False
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raw = parse_plan_text(read_plan_text(path), path)
+    except PlanError:
         return False  # the plan loader says what is wrong with it
     return "op" not in raw and bool(_SWARM_TABLES & raw.keys())

@@ -36,6 +36,7 @@ from truepar.agents.inventory import (
     WorktreeInfo,
     clean,
     detached_worktrees,
+    is_build_output,
     list_worktrees,
 )
 from truepar.agents.merging import STRATEGIES, MergeOutcome, merge_back
@@ -68,6 +69,7 @@ __all__ = (
     "collect",
     "create",
     "detached_worktrees",
+    "is_build_output",
     "list_worktrees",
     "lock",
     "locked",

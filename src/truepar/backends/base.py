@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from truepar.records import Status, estimate_tokens
+from truepar.records import Status, estimate_tokens, quick_factory
 from truepar.tools.base import OpBase
 
 
@@ -44,6 +44,9 @@ class OpCall:
     abandoned: bool = False
     #: When an abandoned attempt finally returned (monotonic ns); ``None`` while it still runs.
     returned_ns: int | None = None
+    #: The host and cluster node it was sent to (a cluster backend); ``None``: this machine.
+    host: str | None = None
+    node: str | None = None
     #: The backend's own handle on the running attempt (a task, a job, a worker); never pickled.
     handle: Any = None
 
@@ -78,6 +81,12 @@ class Outcome:
     error: str | None = None
     #: Exact result tokens, when the tool reported them (else estimated from ``bytes_out``).
     tokens_out: int | None = None
+    #: Times its server answered 429/503 during the attempt: an ``adaptive`` resource's signal.
+    throttled: int = 0
+    #: Where it ran, when not on this machine (a cluster backend): the host's name and the
+    #: cluster's id of its node. ``None``: here.
+    host: str | None = None
+    node: str | None = None
 
 
 def result_tokens(outcome: Outcome) -> int:
@@ -87,6 +96,10 @@ def result_tokens(outcome: Outcome) -> int:
         return outcome.tokens_out
     return estimate_tokens(outcome.bytes_out)
 
+
+#: :class:`Outcome`, made for a fraction of the cost (positional arguments; see
+#: :func:`~truepar.records.quick_factory`): what backends use, once per attempt.
+make_outcome = quick_factory(Outcome)
 
 Done = Callable[[Outcome | BaseException], None]
 
@@ -114,6 +127,10 @@ class Backend(abc.ABC):
     event_loop: ClassVar[bool] = False
     #: Runs real functions, files and commands (False for a backend that only simulates them).
     runs_real_ops: ClassVar[bool] = True
+    #: Starting it leaves threads alive in this process for good (a cluster's client), which
+    #: turns later ``processes`` workers from ``fork`` to a fork server and slows them:
+    #: ``prove`` leaves such a backend out rather than skew the others' results.
+    leaves_threads: ClassVar[bool] = False
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -134,6 +151,11 @@ class Backend(abc.ABC):
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
+
+    async def prepare(self, parallel: int) -> None:  # noqa: B027 - optional hook
+        """Set up what outlives the run — connect to a cluster, start warm workers kept for
+        later runs — before its clock starts: not counted in its wall time or CPU. Called on
+        the scheduler's loop before :meth:`start`; most backends need nothing here."""
 
     async def start(self, parallel: int) -> None:  # noqa: B027 - optional hook
         """Prepare workers for at most ``parallel`` ops at once (never start more: the run
@@ -159,6 +181,11 @@ class Backend(abc.ABC):
     def worker_cpu_s(self) -> float:
         """CPU seconds of worker processes that ``getrusage`` of this process cannot see."""
         return 0.0
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The machines of a cluster backend that ran this run's ops (host, cores, Python, each
+        clock's offset against this one and its uncertainty), for the trace; ``[]``: only here."""
+        return []
 
     @property
     def abandoned_threads(self) -> int:

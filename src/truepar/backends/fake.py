@@ -1,10 +1,10 @@
 """``fake``: ops that only *say* how long they take, on a virtual clock. For tests.
 
 Every op's behaviour comes from its ``fake`` table (``duration_s``, ``cpu_s``, ``fail``,
-``crash``; a ``sleep`` op defaults to its ``seconds``). The scheduler runs unchanged on an event
-loop whose clock jumps straight to the next timer instead of waiting for it, so a plan of
-minutes runs in milliseconds and gives exactly the same trace every time: the subject under test
-is the scheduling and the arithmetic, not the machine's speed.
+``throttled``, ``crash``; a ``sleep`` op defaults to its ``seconds``). The scheduler runs
+unchanged on an event loop whose clock jumps straight to the next timer instead of waiting for
+it, so a plan of minutes runs in milliseconds and gives exactly the same trace every time: the
+subject under test is the scheduling and the arithmetic, not the machine's speed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import selectors
 from typing import Any
 
-from truepar.backends.base import Backend, Done, OpCall, Outcome, Slots
+from truepar.backends.base import Backend, Done, OpCall, Outcome, Slots, make_outcome
 from truepar.records import Status
 from truepar.tools.base import FakeSpec
 
@@ -91,25 +91,30 @@ class FakeBackend(Backend):
         return self._loop
 
     def clock_ns(self) -> int:
-        if self._loop is None:
+        loop = self._loop
+        if loop is None:
             raise RuntimeError("the fake backend's clock runs only inside its own event loop")
-        return self._loop.now_ns()
+        return loop._now_ns  # the scheduler reads it a few times per op: no second call
 
     def submit(self, call: OpCall, done: Done) -> None:
+        loop = self._loop
+        assert loop is not None
         spec = call.op.fake_spec()
         worker = self._slots.acquire()
         call.worker, call.pid = worker, FAKE_PID
-        call.started_ns = start = self.clock_ns()
-
-        def finish() -> None:
-            self._slots.release(worker)
-            done(self._outcome(call, spec, worker, start))
-
-        assert self._loop is not None
-        timer = self._loop.call_later(spec.duration_s, finish)
+        call.started_ns = start = loop._now_ns
+        when = loop.time() + spec.duration_s  # what call_later computes, one call fewer
+        timer = loop.call_at(when, self._finish, call, spec, worker, start, done)
         call.handle = (timer, worker, done)
 
+    def _finish(self, call: OpCall, spec: FakeSpec, worker: int, start: int, done: Done) -> None:
+        call.handle = None  # ends the cycle call → timer → call: nothing left for the GC to find
+        self._slots.release(worker)
+        done(self._outcome(call, spec, worker, start))
+
     def cancel(self, call: OpCall) -> None:
+        if call.handle is None:  # it has finished
+            return
         timer, worker, done = call.handle
         if not timer.cancelled():
             timer.cancel()
@@ -122,12 +127,26 @@ class FakeBackend(Backend):
         if spec.crash:
             error = f"worker process {FAKE_PID} died (exit code 1)"
             return Outcome(Status.CRASHED, start, end, FAKE_PID, worker, worker, None, error=error)
+        if call.attempt <= spec.throttled:
+            error = f"fake HTTP 429 Too Many Requests on attempt {call.attempt}"
+            return Outcome(
+                Status.FAILED,
+                start,
+                end,
+                FAKE_PID,
+                worker,
+                worker,
+                spec.cpu_s,
+                error=error,
+                throttled=1,
+            )
         if spec.fail < 0 or call.attempt <= spec.fail:
             error = f"fake failure on attempt {call.attempt}"
             return Outcome(
                 Status.FAILED, start, end, FAKE_PID, worker, worker, spec.cpu_s, error=error
             )
-        return Outcome(
+        summary = f"fake {spec.duration_s:g} s"
+        return make_outcome(
             Status.OK,
             start,
             end,
@@ -135,7 +154,8 @@ class FakeBackend(Backend):
             worker,
             worker,
             spec.cpu_s,
-            value=spec.value,
-            summary=f"fake {spec.duration_s:g} s",
-            bytes_out=spec.bytes_out,
+            0.0,
+            spec.value,
+            summary,
+            spec.bytes_out,
         )

@@ -56,7 +56,7 @@ class OpInterrupted(BaseException):
         self.reason = reason
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Holder:
     """The op holding the loop now: its attempt, context, deadline and since when."""
 

@@ -20,9 +20,9 @@ import traceback
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-from truepar.backends.base import OpCall, Outcome
+from truepar.backends.base import OpCall, Outcome, make_outcome
 from truepar.backends.inline import LoopGuard, OpInterrupted, deadline_ns
-from truepar.errors import OpError
+from truepar.errors import OpError, ThrottledError
 from truepar.records import Status
 from truepar.tools import TOOLS
 from truepar.tools.base import ToolContext, ToolOutput
@@ -58,6 +58,10 @@ def _outcome(
     cpu = cpu_ns / 1e9 + child
     tid = threading.get_native_id()
     pid = os.getpid()
+    if out is not None:
+        throttled = out.throttled
+    else:
+        throttled = exc.throttled if isinstance(exc, ThrottledError) else 0
     if stopped is not None:
         # Asked to stop (deadline, Ctrl-C) while it held the loop: whatever it returned then,
         # the attempt is a timeout or cancelled; the scheduler words the error.
@@ -65,15 +69,35 @@ def _outcome(
         summary = out.summary if out is not None else ""
         size = out.bytes_out if out is not None else 0
         return Outcome(
-            _STOPPED[stopped], t0, t1, pid, tid, worker, cpu, child, value, summary, size
+            _STOPPED[stopped],
+            t0,
+            t1,
+            pid,
+            tid,
+            worker,
+            cpu,
+            child,
+            value,
+            summary,
+            size,
+            throttled=throttled,
         )
     if out is None:
         assert exc is not None
         return Outcome(
-            Status.FAILED, t0, t1, pid, tid, worker, cpu, child, error=describe_error(exc)
+            Status.FAILED,
+            t0,
+            t1,
+            pid,
+            tid,
+            worker,
+            cpu,
+            child,
+            error=describe_error(exc),
+            throttled=throttled,
         )
     status = Status.OK if out.error is None else Status.FAILED
-    return Outcome(
+    return make_outcome(
         status,
         t0,
         t1,
@@ -87,6 +111,7 @@ def _outcome(
         out.bytes_out,
         out.error,
         out.tokens_out,
+        throttled,
     )
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from truepar.backends import backend_names
+from truepar.backends.ray.session import ENV_ADDRESS, use_address
 from truepar.cli import evidence_opts
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
@@ -33,10 +34,18 @@ from truepar.plan.models import Plan
 from truepar.units import fmt_ratio, fmt_s
 
 
+def _items(text: str, flag: str, example: str) -> list[str]:
+    """The items of a comma list; an empty one (``1,,2``, a trailing comma) is a typo."""
+    items = [p.strip() for p in text.split(",")]
+    if not any(items):
+        raise UsageError(f"{flag} is empty; give a comma list such as {example}")
+    if not all(items):
+        raise UsageError(f"{flag} {text!r} has an empty item; give a comma list such as {example}")
+    return items
+
+
 def _backends(text: str) -> list[str]:
-    names = [b.strip() for b in text.split(",") if b.strip()]
-    if not names:
-        raise UsageError("--backends is empty; give a comma list such as threads,processes")
+    names = _items(text, "--backends", "threads,processes")
     for name in names:
         if name not in backend_names():
             raise UsageError(
@@ -46,9 +55,7 @@ def _backends(text: str) -> list[str]:
 
 
 def _workers(text: str) -> list[int]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise UsageError("--workers is empty; give a comma list such as 1,2,4,8")
+    parts = _items(text, "--workers", "1,2,4,8")
     out = []
     for part in parts:
         try:
@@ -85,6 +92,14 @@ def bench_command(
             help=f"Exit 1 unless the best configuration's verdict is this ({', '.join(VERDICTS)}).",
         ),
     ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="The Ray cluster for backend ray: auto, ray://HOST:PORT or HOST:PORT "
+            f"(default: ${ENV_ADDRESS}, else a local instance sized to this machine).",
+        ),
+    ] = None,
     evidence: evidence_opts.EvidenceOpt = None,
     no_evidence: evidence_opts.NoEvidenceOpt = False,
     ledger: evidence_opts.LedgerOpt = None,
@@ -94,6 +109,7 @@ def bench_command(
     trace: TraceOpt = None,
 ) -> int:
     """Measure PLAN sequentially and on each backend × worker count, and judge every gain."""
+    use_address(address)
     names = _backends(backends)
     counts = _workers(workers)
     if repeat < 1:

@@ -63,6 +63,10 @@ def compare_command(
             Text(verdicts, style="bold red" if c.verdict_change == "worse" else ""),
         )
     out.print(table)
+    for warning in result.warnings:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"truepar: warning: {warning}", markup=False
+        )
     if result.only_a:
         out.print(f"only in A: {', '.join(result.only_a)}", markup=False)
     if result.only_b:

@@ -40,6 +40,15 @@ KeysOpt = Annotated[
 ]
 
 
+def say_created_key(writer: EvidenceWriter) -> None:
+    """The one line that says the user's key was just made (on stderr: once, never in the way
+    of output a script reads)."""
+    note = writer.take_key_note()
+    if note is not None:
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err.print(f"truepar: {note}", markup=False)
+
+
 #: How an unusable default ledger error ends on the command line.
 LEDGER_HINT = "give --ledger PATH, or --no-evidence"
 
@@ -114,6 +123,7 @@ class EvidenceOutput:
 
     def write(self, doc: Mapping[str, Any]) -> None:
         self.writer.write(doc)
+        say_created_key(self.writer)  # the first document made the key: say so, once
 
     def finish(self, summary: Mapping[str, Any]) -> None:
         """Record the evidence in the ledger and say where it went (paths never wrapped, so they

@@ -99,12 +99,22 @@ def fit_command(
         )
     out.print(table)
     gamma_note = " (given)" if gamma is not None else ""
-    out.print(
-        f"USL     σ = {fit.sigma:.4g}   κ = {fit.kappa:.4g}   γ = {fit.gamma:.6g}{gamma_note}"
-        f"   peak N* = {_fmt(fit.peak_workers, '.4g')}   R² = {fit.r_squared:.4f}"
+    peak = (
+        "below 1 (throughput falls from the first worker)"
+        if fit.peak_workers < 1
+        else _fmt(fit.peak_workers, ".4g")
     )
     out.print(
-        f"Amdahl  serial fraction = {100 * amdahl.serial_fraction:.3g}%"
+        f"USL     σ = {fit.sigma:.4g}   κ = {fit.kappa:.4g}   γ = {fit.gamma:.6g}{gamma_note}"
+        f"   peak N* = {peak}   R² = {fit.r_squared:.4f}"
+    )
+    serial = (
+        f"serial fraction = {100 * amdahl.serial_fraction:.3g}%"
+        if amdahl.serial_fraction <= 1
+        else f"σ = {amdahl.serial_fraction:.3g} > 1: no serial fraction fits (more workers slower)"
+    )
+    out.print(
+        f"Amdahl  {serial}"
         f"   max speedup = {_fmt(amdahl.max_speedup, '.3g')}×   R² = {amdahl.r_squared:.4f}"
     )
     out.print(diagnosis, markup=False)

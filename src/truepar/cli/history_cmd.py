@@ -13,6 +13,7 @@ from rich.text import Text
 
 from truepar.errors import UsageError
 from truepar.evidence import Ledger, summary_text
+from truepar.evidence.paths import default_ledger_path
 
 
 def history_command(
@@ -22,13 +23,18 @@ def history_command(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Newest N records.")] = 20,
 ) -> int:
-    """List the runs and benches recorded in the ledger, oldest first."""
+    """List the runs and benches recorded in the ledger, oldest first; check its chain."""
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
-    with Ledger(ledger) as book:
-        records = book.records(limit=limit)
-        path = book.path
     out = Console(highlight=False)
+    if ledger is None and not default_ledger_path().exists():
+        out.print(f"no records yet: {default_ledger_path()} does not exist", markup=False)
+        return 0
+    # An existing ledger only: a typo in --ledger is an error, not a new empty ledger.
+    with Ledger(ledger, create=False) as book:
+        records = book.records(limit=limit)
+        chain = book.verify_chain()
+        path = book.path
     table = Table(
         title=f"{path} — {len(records)} record(s)",
         title_justify="left",
@@ -47,4 +53,11 @@ def history_command(
             Text(summary_text(r.kind, r.summary)),
         )
     out.print(table)
+    if not chain.ok:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"truepar: warning: the ledger's chain is broken — {chain.reason}; records from "
+            f"{chain.first_bad_seq} on cannot be trusted (truepar verify --ledger {path})",
+            markup=False,
+        )
+        return 1
     return 0

@@ -91,10 +91,22 @@ def _warnings_as_lines(err: Console) -> None:
     warnings.showwarning = show
 
 
+def _no_flag_metavars(command: Any) -> None:
+    """Flags take no value: their help shows none (Typer would print ``<bool>`` beside each)."""
+    context = type(command).context_class(command, info_name=command.name)
+    help_option = command.get_help_option(context)
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _no_flag_metavars(sub)
+
+
 def main(argv: list[str] | None = None) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     _warnings_as_lines(err)
     command = typer.main.get_command(app)
+    _no_flag_metavars(command)
     try:
         code = command.main(args=argv, prog_name="truepar", standalone_mode=False)
     except BadInput as exc:

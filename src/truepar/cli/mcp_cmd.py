@@ -78,6 +78,7 @@ def mcp_command(
     )
     recorder = server.prepare(config)  # bad --session, keys or ledger: exit 2 before serving
     served = asyncio.run(server.serve(config, recorder))
+    evidence_opts.say_created_key(recorder.writer)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     trace = served.trace
     signed = "signed" if served.recorded.signer else "unsigned"

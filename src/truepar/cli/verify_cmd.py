@@ -1,7 +1,8 @@
 """``truepar verify``: print the library's verification report (:func:`truepar.evidence.verify`).
 
-Exit codes: 0 valid · 1 invalid (a check failed, named in the output) · 2 the file cannot be
-read as evidence at all (one line).
+Exit codes: 0 VALID (signed, every check passed) · 1 INVALID (a check failed, named in the
+output: the evidence was changed, or its numbers do not hold) · 2 the file cannot be read as
+evidence at all (one line) · 3 UNSIGNED (every check passed, but no key signed it).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from rich.console import Console
 from truepar.errors import UsageError
 from truepar.evidence import Check, verify
 
-OK, BAD, SKIP = "✓", "✗", "–"
+OK, BAD, SKIP, MISSING = "✓", "✗", "–", "!"
 
 
 def _line(out: Console, check: Check) -> None:
-    mark, style = {"ok": (OK, "green"), "failed": (BAD, "bold red"), "skipped": (SKIP, "dim")}[
-        check.status
-    ]
+    mark, style = {
+        "ok": (OK, "green"),
+        "failed": (BAD, "bold red"),
+        "skipped": (SKIP, "dim"),
+        "missing": (MISSING, "yellow"),
+    }[check.status]
     text = check.text
     if check.name == "trust" and check.status == "skipped":
         text = "not checked (give --trust FILE)"
@@ -80,5 +84,12 @@ def verify_command(
         out.print(f"evidence {evidence}", markup=False)
     for check in report.checks:
         _line(out, check)
-    out.print("[bold green]VALID[/]" if report.valid else "[bold red]INVALID[/]")
-    return 0 if report.valid else 1
+    verdict = report.verdict
+    if verdict == "UNSIGNED":
+        out.print(
+            "[bold yellow]UNSIGNED[/] — the numbers hold, but no key signed them "
+            "(truepar keys init makes one)"
+        )
+        return 3
+    out.print("[bold green]VALID[/]" if verdict == "VALID" else "[bold red]INVALID[/]")
+    return 0 if verdict == "VALID" else 1

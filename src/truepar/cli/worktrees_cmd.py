@@ -98,7 +98,8 @@ def clean_command(
         bool,
         typer.Option(
             "--force",
-            help="Also remove worktrees with uncommitted changes, unmerged commits or a live lock.",
+            help="Also remove worktrees with uncommitted changes, unmerged commits, a live lock "
+            "or ignored files that are not build output.",
         ),
     ] = False,
     json_out: JsonOpt = False,
@@ -132,6 +133,14 @@ def clean_command(
             Text("; ".join(item.reasons)),
         )
     out.print(table)
+    for item in items:
+        if item.ignored and item.action != "kept":
+            deleted = "would delete" if dry_run else "deleted"
+            out.print(
+                f"{item.path}: {deleted} its ignored files: {', '.join(item.ignored)}",
+                markup=False,
+                soft_wrap=True,
+            )
     would = "would " if dry_run else ""
     out.print(
         f"{would}remove{'' if dry_run else 'd'} {len(report.removed)}, "

@@ -13,13 +13,14 @@ import socket
 
 from truepar.backends.base import Backend, OpCall, Outcome, result_tokens
 from truepar.backends.invoke import describe_error
-from truepar.records import Span, Status
+from truepar.records import Span, Status, quick_factory
 from truepar.tools.base import OpBase
 
 _HOST = socket.gethostname()
+_span = quick_factory(Span)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class OpState:
     op: OpBase
     backend: Backend
@@ -51,27 +52,33 @@ def attempt_span(
 ) -> Span:
     """The span of one attempt: measured where it ran, or (no outcome) what the scheduler saw."""
     if outcome is not None:
-        return Span(
-            op_id=st.op.id,
-            attempt=call.attempt,
-            tool=st.op.tool,
-            backend=st.backend.name,
-            status=status,
-            ready_ns=st.ready_ns,
-            start_ns=outcome.start_ns,
-            end_ns=outcome.end_ns,
-            pid=outcome.pid,
-            thread_id=outcome.thread_id,
-            host=_HOST,
-            worker=outcome.worker,
-            cpu_s=outcome.cpu_s,
-            child_cpu_s=outcome.child_cpu_s,
-            bytes_out=outcome.bytes_out,
-            tokens_out=result_tokens(outcome),
-            summary=outcome.summary,
-            error=error or outcome.error,
-            waited_for=st.waited_for,
-            truncated=truncated,
+        op = st.op
+        # Span's fields in order, by position: this runs once per attempt, and matching two
+        # dozen keywords would cost more than building the span.
+        return _span(
+            op.id,
+            call.attempt,
+            op.tool,
+            st.backend.name,
+            status,
+            st.ready_ns,
+            outcome.start_ns,
+            outcome.end_ns,
+            outcome.pid,
+            outcome.thread_id,
+            outcome.host or _HOST,
+            outcome.worker,
+            outcome.cpu_s,
+            outcome.child_cpu_s,
+            outcome.bytes_out,
+            result_tokens(outcome),
+            outcome.summary,
+            error or outcome.error,
+            st.waited_for,
+            False,  # abandoned, ran_on_s: an attempt given up on reports no outcome
+            None,
+            truncated,
+            outcome.node,
         )
     start = call.started_ns or st.dispatched_ns
     end = max(start, now_ns)
@@ -88,7 +95,7 @@ def attempt_span(
         end_ns=end,
         pid=call.pid or os.getpid(),
         thread_id=call.thread_id,
-        host=_HOST,
+        host=call.host or _HOST,
         worker=call.worker,
         cpu_s=None,
         child_cpu_s=0.0,
@@ -97,11 +104,14 @@ def attempt_span(
         error=error,
         waited_for=st.waited_for,
         abandoned=call.abandoned,
+        node=call.node,
     )
 
 
 #: Past its timeout by more than this, an op "ran on": it did not stop when asked.
 RAN_ON_S = 0.1
+#: Outcome statuses that say the attempt was stopped, not that it ran its course.
+_STOPPED = frozenset({Status.TIMEOUT, Status.CANCELLED})
 
 
 def attempt_status(
@@ -116,7 +126,14 @@ def attempt_status(
     outcome = result if isinstance(result, Outcome) else None
     stopped = outcome.status if outcome is not None else None
     error: str | None = None
-    if st.stopped_for == "timeout" or isinstance(result, TimeoutError) or stopped is Status.TIMEOUT:
+    if outcome is not None and st.stopped_for is None and outcome.status not in _STOPPED:
+        # Most attempts: it ran its course and says how it went — unless it overran.
+        status = outcome.status
+        if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
+            status, error = Status.TIMEOUT, timeout_error(st, outcome)
+    elif (
+        st.stopped_for == "timeout" or isinstance(result, TimeoutError) or stopped is Status.TIMEOUT
+    ):
         status, error = Status.TIMEOUT, timeout_error(st, outcome)
     elif (
         st.stopped_for == "cancel"
@@ -125,10 +142,6 @@ def attempt_status(
     ):
         status = Status.CANCELLED
         error = "cancelled" + (" (interrupted)" if interrupted else " (fail-fast)")
-    elif outcome is not None:
-        status = outcome.status
-        if st.timeout_s is not None and outcome.end_ns - outcome.start_ns > st.timeout_s * 1e9:
-            status, error = Status.TIMEOUT, timeout_error(st, outcome)
     else:
         assert isinstance(result, BaseException)
         status, error = Status.FAILED, describe_error(result)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import operator
 import time
 import warnings
 from collections.abc import Mapping
@@ -200,12 +201,16 @@ async def _run(
     interrupt.backends = tuple(backends.values())
     owned = [b for n, b in backends.items() if n != name or own_main]
 
-    cpu0 = own_cpu_s() + sum(b.worker_cpu_s() for b in backends.values())
-    anchor = time.time()
-    start_ns = main.clock_ns()
     observer.run_started(len(plan.ops))
     try:
         parallel = _parallel_bound(plan, backends, name, effective)
+        for b in owned:
+            # Before the clock starts: what outlives the run (a connection to a cluster, warm
+            # workers kept for later runs) is not part of it.
+            await b.prepare(parallel[b.name])
+        cpu0 = own_cpu_s() + sum(b.worker_cpu_s() for b in backends.values())
+        anchor = time.time()
+        start_ns = main.clock_ns()
         for b in owned:
             await b.start(parallel[b.name])
         await scheduler.run()
@@ -228,6 +233,11 @@ async def _run(
     trace = _trace(plan, name, effective, scheduler, anchor, start_ns, end_ns, cpu, backends)
     if scheduler.interrupted and interrupt.signal_name is not None:
         trace = dataclasses.replace(trace, interrupted_by=interrupt.signal_name)
+    if scheduler.adaptive is not None:
+        trace = dataclasses.replace(trace, adaptive=scheduler.adaptive.to_json())
+    nodes = [node for b in backends.values() for node in b.nodes()]
+    if nodes:
+        trace = dataclasses.replace(trace, nodes=tuple(nodes))
     return _with_budgets(trace, plan, scheduler, budget)
 
 
@@ -269,6 +279,10 @@ def _with_budgets(
     )
 
 
+#: Spans in the trace: by start, then op, then attempt.
+_SPAN_ORDER = operator.attrgetter("start_ns", "op_id", "attempt")
+
+
 def _trace(
     plan: Plan,
     name: str,
@@ -280,7 +294,8 @@ def _trace(
     cpu_s: float,
     backends: Mapping[str, Backend],
 ) -> RunTrace:
-    results = {op.id: scheduler.results[op.id] for op in plan.ops if op.id in scheduler.results}
+    done = scheduler.results
+    results = {op_id: done[op_id] for op_id in scheduler.graph.ids if op_id in done}
     counts = dict.fromkeys(Status, 0)
     for r in results.values():
         counts[r.status] += 1
@@ -291,7 +306,7 @@ def _trace(
         status = RunStatus.OK
     else:
         status = RunStatus.FAILED
-    spans = tuple(sorted(scheduler.spans, key=lambda s: (s.start_ns, s.op_id, s.attempt)))
+    spans = tuple(sorted(scheduler.spans, key=_SPAN_ORDER))
     totals = RunTotals(
         wall_s=(end_ns - start_ns) / 1e9,
         cpu_s=cpu_s,
@@ -302,7 +317,6 @@ def _trace(
         skipped=counts[Status.SKIPPED],
         cancelled=counts[Status.CANCELLED],
     )
-    waits = {op_id: tuple(scheduler.graph.why(op_id)) for op_id in scheduler.graph.ids}
     return RunTrace(
         plan_name=plan.name,
         backend=name,
@@ -315,6 +329,6 @@ def _trace(
         results=results,
         totals=totals,
         environment=environment(),
-        waits={k: v for k, v in waits.items() if v},
+        waits=scheduler.graph.waits(),
         abandoned_threads=sum(b.abandoned_threads for b in backends.values()),
     )

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING
 from truepar.backends.base import Backend, OpCall, Outcome
 from truepar.backends.inline import loop_guard
 from truepar.backends.invoke import describe_error
+from truepar.engine.adaptive import AdaptiveLimits
 from truepar.engine.attempt import OpState, attempt_span, attempt_status, with_ran_on
 from truepar.engine.context_budget import LOWER, STOP, ContextBudget
-from truepar.engine.observer import Observer
+from truepar.engine.observer import Observer, listening
 from truepar.errors import InternalError, UsageError
 from truepar.plan.graph import Graph
 from truepar.plan.models import Plan
-from truepar.records import OpResult, Span, Status
+from truepar.records import OpResult, Span, Status, quick_factory
 
 if TYPE_CHECKING:
     from truepar.engine.ratelimit import RateGate
@@ -39,6 +40,14 @@ if TYPE_CHECKING:
 _RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CRASHED})
 #: The longest wait between two attempts, whatever the backoff doubling reaches.
 MAX_BACKOFF_S = 3600.0
+#: An op's result, made once per op (see :func:`~truepar.records.quick_factory`).
+_result = quick_factory(OpResult)
+
+
+@functools.lru_cache(maxsize=64)
+def _all_busy(workers: int) -> str:
+    """Why a ready op waited for a worker: one string per worker count, not one per op."""
+    return f"workers (all {workers} busy)"
 
 
 class Scheduler:
@@ -60,20 +69,26 @@ class Scheduler:
         self.plan = plan
         self.graph = graph
         self.observer = observer
+        #: The per-op hooks, ``None`` where the observer keeps the no-op (most runs).
+        self._op_started = listening(observer, "op_started")
+        self._op_finished = listening(observer, "op_finished")
         self.workers = workers
         defaults = plan.defaults
         self.clock_ns = backends[default_backend].clock_ns
+        timeout, retries, preds = defaults.timeout, defaults.retries, graph.preds
         self.states = [
-            OpState(
-                op=op,
-                backend=backends[op.backend or default_backend],
-                timeout_s=op.timeout if op.timeout is not None else defaults.timeout,
-                retries=op.retries if op.retries is not None else defaults.retries,
-                waiting_on=len(graph.preds[i]),
+            OpState(  # op, backend, timeout_s, retries, waiting_on: by position, as it is per op
+                op,
+                backends[op.backend or default_backend],
+                op.timeout if op.timeout is not None else timeout,
+                op.retries if op.retries is not None else retries,
+                len(preds[i]),
             )
             for i, op in enumerate(plan.ops)
         ]
         self.caps = {name: r.max_concurrent for name, r in plan.resources.items()}
+        #: Resources whose cap follows the server (``adaptive = true``); ``None``: none do.
+        self.adaptive = AdaptiveLimits.from_plan(plan)
         self.in_use: dict[str, int] = dict.fromkeys(self.caps, 0)
         self.running = 0
         self.ready: list[int] = []
@@ -113,9 +128,12 @@ class Scheduler:
         self._done = self._loop.create_future()
         if self._skip:
             self._skip_at_start()
+        now, pumps, ready = self.clock_ns(), self._pumps, self.ready
         for i, st in enumerate(self.states):
             if st.waiting_on == 0 and not st.finished:
-                self._make_ready(i)
+                # _make_ready for all at once: they became ready together, now (one reading)
+                st.ready_ns, st.ready_pump = now, pumps
+                heapq.heappush(ready, i)
         self._pump()
         if self._unfinished:
             await self._done
@@ -124,9 +142,10 @@ class Scheduler:
         if self.stopping:
             return
         self._pumps += 1
-        while self.ready and self.running < self.workers:
-            i = heapq.heappop(self.ready)
-            st = self.states[i]
+        ready, states = self.ready, self.states
+        while ready and self.running < self.workers:
+            i = heapq.heappop(ready)
+            st = states[i]
             res = st.op.resource
             if res is not None:
                 cap = self.caps.get(res)
@@ -135,13 +154,15 @@ class Scheduler:
                     # back the ops behind it, and costs nothing while it waits.
                     if st.waited_for is None:
                         st.waited_for = f"resource {res} (max_concurrent {cap})"
+                        if self.adaptive is not None:
+                            st.waited_for = self.adaptive.waiting(res, st.waited_for)
                     heapq.heappush(self.parked.setdefault(res, []), i)
                     continue
                 gate = self.gates.get(res)
                 if gate is not None and not self._rate_admits(i, st, res, gate):
                     continue
             if st.waited_for is None and st.ready_pump < self._pumps - 1:
-                st.waited_for = f"workers (all {self.workers} busy)"
+                st.waited_for = _all_busy(self.workers)
             self._launch(i)
 
     def _rate_admits(self, i: int, st: OpState, res: str, gate: RateGate) -> bool:
@@ -181,18 +202,22 @@ class Scheduler:
 
     def _launch(self, i: int) -> None:
         st = self.states[i]
-        st.attempt += 1
+        op = st.op
+        st.attempt = attempt = st.attempt + 1
         self.running += 1
-        if st.op.resource is not None and st.op.resource in self.in_use:
-            self.in_use[st.op.resource] += 1
-        self.observer.op_started(st.op.id, st.attempt)
-        call = OpCall(st.op, st.attempt, self._root, self._plan_dir, st.timeout_s)
+        res = op.resource
+        if res is not None and res in self.in_use:
+            self.in_use[res] += 1
+        if self._op_started is not None:
+            self._op_started(op.id, attempt)
+        timeout_s = st.timeout_s
+        call = OpCall(op, attempt, self._root, self._plan_dir, timeout_s)
         st.call, st.stopped_for = call, None
         st.dispatched_ns = self.clock_ns()
         loop = self._loop
         assert loop is not None
-        if st.timeout_s is not None:
-            st.timer = loop.call_later(st.timeout_s, self._deadline, i, call)
+        if timeout_s is not None:
+            st.timer = loop.call_later(timeout_s, self._deadline, i, call)
         try:
             st.backend.submit(call, functools.partial(self._on_done, i, call))
         except Exception as exc:  # refused at the door (not picklable, ...): fail this attempt
@@ -252,7 +277,10 @@ class Scheduler:
             self._abandoned.append((len(self.spans), call))
         self.spans.append(span)
         self._release(st)
-        self.observer.op_finished(span)
+        if self.adaptive is not None:
+            self._adapt(st, call, outcome, status)
+        if self._op_finished is not None:
+            self._op_finished(span)
         if crossed:
             halt = self._on_thresholds(st.op.id, crossed)
             self._after_attempt(i, span, outcome)
@@ -274,9 +302,10 @@ class Scheduler:
         st = self.states[i]
         if span.status is Status.OK:
             value = outcome.value if outcome is not None else None
-            self._finish(i, OpResult(st.op.id, Status.OK, st.attempt, value, span.summary))
+            self._finish(i, _result(st.op.id, Status.OK, st.attempt, value, span.summary))
+            states = self.states
             for s in self.graph.succs[i]:
-                succ = self.states[s]
+                succ = states[s]
                 succ.waiting_on -= 1
                 if succ.waiting_on == 0 and not succ.finished:
                     self._make_ready(s)
@@ -366,6 +395,20 @@ class Scheduler:
             handle.cancel()
         self._backoff.clear()
         self._rate_timers.clear()
+
+    # -- adaptive resources -------------------------------------------------------------------
+
+    def _adapt(self, st: OpState, call: OpCall, outcome: Outcome | None, status: Status) -> None:
+        """Halve or raise an adaptive resource's cap after an attempt on it (see
+        :mod:`truepar.engine.adaptive`); a raised cap lets as many parked ops in at once."""
+        assert self.adaptive is not None
+        res, now = st.op.resource, self.clock_ns()
+        new = self.adaptive.observe(st.op, call.attempt, outcome, status, st.dispatched_ns, now)
+        if new is not None and res is not None:
+            raised, self.caps[res] = new - (self.caps[res] or new), new
+            parked = self.parked.get(res) or []
+            for _ in range(min(raised, len(parked))):
+                heapq.heappush(self.ready, heapq.heappop(parked))
 
     # -- budgets ------------------------------------------------------------------------------
 

@@ -84,6 +84,8 @@ class Comparison:
     only_b: list[str] = field(default_factory=list)
     threshold: float = 0.05
     level: float = 0.95
+    #: What makes the comparison weaker than it looks (benches of different plans).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[ConfigDiff]:
@@ -102,6 +104,7 @@ class Comparison:
             "only_b": list(self.only_b),
             "regressions": [c.label for c in self.regressions],
             "ok": self.ok,
+            "warnings": list(self.warnings),
         }
 
 
@@ -206,4 +209,23 @@ def compare(
         only_b=[_label(k) for k in cb if k not in ca],
         threshold=threshold,
         level=level,
+        warnings=_plan_warnings(a, b, names),
     )
+
+
+def _plan_warnings(a: Mapping[str, Any], b: Mapping[str, Any], names: tuple[str, str]) -> list[str]:
+    """A and B timed different plans: their walls measure different work."""
+    pa, pb = a.get("plan") or {}, b.get("plan") or {}
+    if not isinstance(pa, Mapping) or not isinstance(pb, Mapping):
+        return []
+    if pa.get("sha256") == pb.get("sha256"):
+        return []
+    what = (
+        f"plans {pa.get('name')!r} and {pb.get('name')!r}"
+        if pa.get("name") != pb.get("name")
+        else f"two versions of plan {pa.get('name')!r} (their contents differ)"
+    )
+    return [
+        f"{names[0]} and {names[1]} are benches of {what}: a change in wall time may be a "
+        "change in the work, not in its speed"
+    ]

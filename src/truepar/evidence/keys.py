@@ -107,7 +107,10 @@ def init_keys(directory: Path | None = None, *, force: bool = False) -> KeyPaths
             f"a key already exists at {existing[0]}; replacing it needs force "
             "(evidence signed with the old key can then only be checked with its public.pem)"
         )
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageError(f"cannot make the key folder {str(folder)!r}: {exc.strerror}") from None
     private_key = Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,

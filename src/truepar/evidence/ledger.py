@@ -149,11 +149,18 @@ class Ledger:
     any number of them may share one file.
     """
 
-    def __init__(self, path: Path | None = None, *, busy_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, path: Path | None = None, *, busy_timeout_s: float = 5.0, create: bool = True
+    ) -> None:
+        """``create=False`` (readers: ``history``, ``verify``): an existing ledger or an error —
+        never a new empty one made from a typo."""
         self.path = Path(path) if path is not None else default_ledger_path()
         self._busy_timeout_s = busy_timeout_s
+        self._create = create
         if self.path.is_dir():
             raise UsageError(f"ledger {self.path} is a directory, not a SQLite database")
+        if not create and not self.path.is_file():
+            raise UsageError(f"ledger {self.path}: no such file")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -321,6 +328,16 @@ class Ledger:
             raise UsageError(f"ledger {self.path}: cannot switch to WAL mode (got {mode})")
         self._conn.execute("PRAGMA synchronous = FULL")
         with self._immediate() as conn:
+            tables = {
+                str(row[0])
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if "schema_version" in tables and "records" not in tables:
+                # Made by truepar, and its records are gone: recreating the table would restart
+                # the chain at record 1 and hide that.
+                raise UsageError(f"ledger {self.path}: its records table is gone (dropped?)")
+            if not self._create and "records" not in tables:
+                raise UsageError(f"ledger {self.path}: not a truepar ledger (no records table)")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)

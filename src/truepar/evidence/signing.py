@@ -29,6 +29,9 @@ from truepar.evidence.keys import (
 
 _FIELDS = frozenset({"alg", "key_id", "public_key", "value"})
 
+#: The reason :func:`check_signature` gives for a document with no signature at all.
+NOT_SIGNED = "the evidence is not signed"
+
 
 @dataclass(frozen=True)
 class SignatureCheck:
@@ -64,7 +67,7 @@ def check_signature(document: Mapping[str, Any], trust: Trust | None = None) -> 
         return invalid("the evidence is not a JSON object")
     signature = document.get(SIGNATURE_FIELD)
     if signature is None:
-        return invalid("the evidence is not signed")
+        return invalid(NOT_SIGNED)
     if not isinstance(signature, Mapping) or set(signature) != _FIELDS:
         return invalid(f"malformed signature: expected exactly the fields {sorted(_FIELDS)}")
     if not all(isinstance(signature[f], str) for f in _FIELDS):

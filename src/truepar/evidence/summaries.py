@@ -18,6 +18,7 @@ def run_summary(trace: RunTrace) -> dict[str, Any]:
         "workers": trace.workers,
         "wall_s": round(trace.totals.wall_s, 6),
         "ok": bool(trace.ok),
+        "status": trace.status.value,
     }
 
 
@@ -44,6 +45,9 @@ def summary_text(kind: str, summary: Mapping[str, Any]) -> str:
     """A record's summary in a few words (``truepar history``)."""
     if kind == "bench":
         speedup = summary.get("speedup")
+        if summary.get("best") is None:
+            done = "interrupted" if summary.get("complete") is False else "no configuration"
+            return f"{done} before any result"
         text = f"best {summary.get('best')}"
         if isinstance(speedup, int | float):
             text += f" {speedup:.2f}×"
@@ -54,7 +58,10 @@ def summary_text(kind: str, summary: Mapping[str, Any]) -> str:
     if kind == "run":
         wall = summary.get("wall_s")
         wall_text = f"{wall:.3f}s" if isinstance(wall, int | float) else "?"
-        return f"wall {wall_text} {'ok' if summary.get('ok') else 'FAILED'}"
+        state = "ok" if summary.get("ok") else "FAILED"
+        if summary.get("status") == "interrupted":
+            state = "interrupted"
+        return f"wall {wall_text} {state}"
     if kind == "swarm":
         return (
             f"{summary.get('ok')}/{summary.get('agents')} agents ok, {summary.get('merged')} "

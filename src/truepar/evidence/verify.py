@@ -24,9 +24,14 @@ from truepar.evidence.ledger import Ledger
 from truepar.evidence.read import check_schema, load_evidence
 from truepar.evidence.recompute import recompute
 from truepar.evidence.reproduce import plan_path, reproduce
-from truepar.evidence.signing import check_signature
+from truepar.evidence.signing import NOT_SIGNED, check_signature
 
-CheckStatus = Literal["ok", "failed", "skipped"]
+#: ``missing``: a signature that is not there — not a failure of the numbers, and not a
+#: signature that no longer matches (that one ``failed``: the evidence was changed).
+CheckStatus = Literal["ok", "failed", "skipped", "missing"]
+#: What a report concludes: signed and every check passed; nothing failed but nobody signed it;
+#: a check failed (the evidence was changed, or its numbers do not hold).
+Verdict = Literal["VALID", "UNSIGNED", "INVALID"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +57,14 @@ class VerifyReport:
 
     @property
     def valid(self) -> bool:
-        return all(c.ok for c in self.checks)
+        """Signed (when there is a document), and no check failed."""
+        return all(c.ok and c.status != "missing" for c in self.checks)
+
+    @property
+    def verdict(self) -> Verdict:
+        if not all(c.ok for c in self.checks):
+            return "INVALID"
+        return "VALID" if self.valid else "UNSIGNED"
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -110,6 +122,8 @@ def _document_checks(path: Path, trust: Trust | None, tolerance: float | None) -
     sig = check_signature(doc, trust)
     if sig.valid:
         checks.append(Check("signature", "ok", f"valid, key {sig.key_id}"))
+    elif sig.reason == NOT_SIGNED:
+        checks.append(Check("signature", "missing", "not signed: nobody vouches for these numbers"))
     else:
         checks.append(Check("signature", "failed", sig.reason.removeprefix("the evidence is ")))
     if trust is None:
@@ -120,6 +134,8 @@ def _document_checks(path: Path, trust: Trust | None, tolerance: float | None) -
         checks.append(
             Check("trust", "failed", f"signed by an untrusted key {sig.key_id}", (sig.reason,))
         )
+    elif sig.reason == NOT_SIGNED:
+        checks.append(Check("trust", "missing", "no signature to trust"))
     else:
         checks.append(Check("trust", "failed", "no valid signature to trust"))
     diffs = recompute(doc)
@@ -150,8 +166,6 @@ def _document_checks(path: Path, trust: Trust | None, tolerance: float | None) -
 
 
 def _ledger_check(path: Path) -> Check:
-    if not path.exists():
-        raise UsageError(f"ledger {str(path)!r}: no such file")
-    with Ledger(path) as book:
+    with Ledger(path, create=False) as book:
         chain = book.verify_chain()
     return Check("ledger", "ok" if chain.ok else "failed", f"{path}: {chain.reason}")

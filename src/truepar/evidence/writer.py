@@ -21,13 +21,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from truepar.errors import UsageError
 from truepar.evidence.build import bench_evidence, prove_evidence, run_evidence
 from truepar.evidence.canonical import canonical_bytes
-from truepar.evidence.keys import PRIVATE_NAME, default_keys_dir, key_id, load_private_key
+from truepar.evidence.keys import (
+    PRIVATE_NAME,
+    PUBLIC_NAME,
+    default_keys_dir,
+    init_keys,
+    key_id,
+    load_private_key,
+)
 from truepar.evidence.ledger import Ledger
 from truepar.evidence.metadata import utc_now
 from truepar.evidence.paths import default_ledger_path, new_evidence_file
 from truepar.evidence.signing import sign
 from truepar.evidence.summaries import bench_summary, prove_summary, run_summary
-from truepar.fileio import atomic_write_json, check_writable
+from truepar.fileio import atomic_write_json, check_can_create, check_writable
 from truepar.measure.prove_results import ProveReport
 from truepar.measure.results import BenchReport
 from truepar.plan.models import Plan
@@ -44,6 +51,16 @@ class Recorded:
     seq: int
     #: Why the document is unsigned (no key), or ``None`` when it is signed.
     unsigned_reason: str | None
+
+
+def _first_key(folder: Path) -> Path | None:
+    """Make the user's key in ``folder``; ``None`` if another process made it meanwhile."""
+    try:
+        return init_keys(folder).private
+    except UsageError:
+        if (folder / PRIVATE_NAME).exists():
+            return None  # a concurrent first run made it: use that one
+        raise
 
 
 def resolve_ledger(ledger: Path | None, *, hint: str = "give a ledger path") -> Path:
@@ -114,12 +131,31 @@ class EvidenceWriter:
         private = folder / PRIVATE_NAME
         self.key: Ed25519PrivateKey | None = None
         self.unsigned_reason: str | None = None
+        #: The key this writer made: evidence is signed from the first run, no ceremony.
+        self.created_key: Path | None = None
+        #: The default key folder, still without a key: one is made with the first document
+        #: written (not before: bad input found later must leave nothing behind).
+        self._make_key_in: Path | None = None
+        self._key_note_taken = False
         if private.exists():
             self.key = load_private_key(private)  # loose permissions: UsageError
+        elif keys is None:
+            check_can_create(folder, f"key folder {str(folder)!r}")
+            self._make_key_in = folder
         else:
             self.unsigned_reason = f"no private key in {folder}: evidence is unsigned"
         self.ledger_path = resolve_ledger(ledger, hint=ledger_hint)
         self.last: dict[str, Any] | None = None
+
+    def take_key_note(self) -> str | None:
+        """What to tell the user when this writer made their key — once: ``None`` after."""
+        if self.created_key is None or self._key_note_taken:
+            return None
+        self._key_note_taken = True
+        return (
+            f"created your signing key {self.created_key} (0600): evidence is signed from now "
+            f"on; share {self.created_key.with_name(PUBLIC_NAME)} for others to check it"
+        )
 
     @property
     def signer(self) -> str | None:
@@ -127,6 +163,10 @@ class EvidenceWriter:
 
     def write(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """Sign (when a key exists) and write ``doc`` atomically; the document as written."""
+        if self._make_key_in is not None:
+            folder, self._make_key_in = self._make_key_in, None
+            self.created_key = _first_key(folder)
+            self.key = load_private_key(folder / PRIVATE_NAME)
         final = sign(doc, self.key) if self.key is not None else dict(doc)
         atomic_write_json(self.out, final)
         self.last = final

@@ -204,6 +204,9 @@ def summarize(
                 )
             else:
                 results.append(result)
+    if not complete:
+        counts = [len(by_config.get(key, [])) for key in configs]
+        warnings += noise.cut_short(min(counts, default=0), repeat)
     scaling = _scaling(results, baseline, len(plan.ops), warnings)
     env_json = dict(env.to_json())
     env_json["load_average_1m"] = load
@@ -313,7 +316,8 @@ def _scaling(
             rec, why = usl.recommended_workers(ws, fit)
             entry["usl"] = dataclasses.asdict(fit)
             entry["karp_flatt"] = kf
-            entry["diagnosis"] = usl.diagnose(ws, kf, fit)
+            bounds = [r.bound_efficiency for r in mine]
+            entry["diagnosis"] = usl.diagnose(ws, kf, fit, bounds)
             entry["recommended_workers"], entry["recommended_why"] = rec, why
         except Exception as exc:  # a fit is advice: its failure must not lose the measurements
             warnings.append(f"{backend}: the USL fit failed ({exc}); measure more worker counts")

@@ -91,14 +91,15 @@ def experiments(tasks: int, n: int) -> list[_Experiment]:
 
 def kernel_backends() -> tuple[str, ...]:
     """Every backend that runs real ops here, but the baseline itself: the built-in ones and
-    any plug-in that loads (Ray, when installed)."""
+    any plug-in that loads — except one that leaves threads behind in this process (Ray's
+    client), which would slow the ``processes`` experiment that follows it."""
     out = []
     for name in backend_names():
         try:
             cls = backend_class(name)
         except BackendUnavailable:
             continue  # a plug-in whose dependency is missing here
-        if cls.runs_real_ops and cls.baseline != name:
+        if cls.runs_real_ops and cls.baseline != name and not cls.leaves_threads:
             out.append(name)
     return tuple(out)
 

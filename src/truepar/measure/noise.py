@@ -36,6 +36,16 @@ def too_few_trials(repeat: int) -> list[str]:
     ]
 
 
+def cut_short(fewest: int, repeat: int) -> list[str]:
+    """An interrupted bench whose configurations got fewer than 3 of the trials asked for."""
+    if fewest >= 3 or repeat < 3:
+        return []  # enough, or too_few_trials already said so
+    return [
+        f"interrupted after {fewest} of {repeat} trial(s) in some configuration: its confidence "
+        "interval needs 3 or more to mean anything; run the bench to the end"
+    ]
+
+
 def unstable(label: str, walls_s: Sequence[float], t: Thresholds) -> list[str]:
     spread = cv(walls_s)
     if spread <= t.max_cv:

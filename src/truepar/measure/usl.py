@@ -265,6 +265,8 @@ def recommended_workers(workers: Numbers, fit: UslFit) -> tuple[int, str]:
     """
     n_max = float(np.max(np.asarray(workers, dtype=np.float64)))
     cap = max(1, math.floor(EXTRAPOLATION_LIMIT * n_max))
+    if math.isfinite(fit.peak_workers) and fit.peak_workers < 1:
+        return 1, "the fit's throughput falls from the first worker on: one is best"
     if math.isfinite(fit.peak_workers):
         lo = max(1, math.floor(fit.peak_workers))
         best = max((lo, lo + 1), key=fit.predict)
@@ -279,7 +281,17 @@ def recommended_workers(workers: Numbers, fit: UslFit) -> tuple[int, str]:
     return best, reason
 
 
-def diagnose(workers: Numbers, karp_flatt_values: Sequence[float | None], fit: UslFit) -> str:
+#: Every configuration at least this close to its physical lower bound: the bound shapes the
+#: curve, and contention or coherency are not what limits it.
+AT_THE_BOUND = 0.9
+
+
+def diagnose(
+    workers: Numbers,
+    karp_flatt_values: Sequence[float | None],
+    fit: UslFit,
+    bound_efficiency: Sequence[float | None] | None = None,
+) -> str:
     """What limits scaling, in plain words, plus a recommended worker count.
 
     Karp–Flatt e decides the kind (see :func:`karp_flatt_trend` for the rule): constant e →
@@ -290,7 +302,17 @@ def diagnose(workers: Numbers, karp_flatt_values: Sequence[float | None], fit: U
     trend = karp_flatt_trend(workers, karp_flatt_values)
     defined = [e for e in karp_flatt_values if e is not None]
     parts: list[str] = []
-    if trend == "rising" and fit.kappa > 0:
+    bounds = [b for w, b in zip(workers, bound_efficiency or (), strict=False) if w > 1]
+    at_bound = bool(bounds) and all(b is not None and b >= AT_THE_BOUND for b in bounds)
+    if at_bound:
+        # The plan's own shape (critical path, op time over workers, CPU over cores) caps the
+        # speedup: the runs reached it, so nothing else — no contention — is to blame.
+        parts.append(
+            f"Every configuration ran within {1 - AT_THE_BOUND:.0%} of its physical lower bound"
+            " (critical path, op time over workers, CPU over cores): the plan's shape, not"
+            " contention, limits the speedup; σ and κ describe that bound."
+        )
+    elif trend == "rising" and fit.kappa > 0:
         parts.append(
             f"Karp–Flatt e rises from {defined[0]:.3g} to {defined[-1]:.3g}: overhead grows with"
             f" workers (coherency/contention, κ > 0; fitted κ ≈ {fit.kappa:.3g})."
@@ -312,6 +334,11 @@ def diagnose(workers: Numbers, karp_flatt_values: Sequence[float | None], fit: U
         e_mean = float(np.mean(defined))
         if abs(e_mean) < 0.005:
             parts.append("Karp–Flatt e ≈ 0: scaling is close to linear.")
+        elif e_mean >= 1:
+            parts.append(
+                f"Karp–Flatt e ≈ {e_mean:.3g} ≥ 1: more workers were slower than one — no"
+                " serial fraction explains that; overhead dominates."
+            )
         else:
             limit = f", at most {1.0 / e_mean:.3g}× speedup" if e_mean > 0 else ""
             parts.append(
@@ -321,6 +348,11 @@ def diagnose(workers: Numbers, karp_flatt_values: Sequence[float | None], fit: U
     else:
         parts.append("Too few points beside one worker to judge the Karp–Flatt trend.")
     parts.append(f"USL fit: σ ≈ {fit.sigma:.3g}, κ ≈ {fit.kappa:.3g}, R² = {fit.r_squared:.3g}.")
+    if math.isnan(fit.residual_std):
+        parts.append(
+            f"With {len(workers)} points and as many parameters no degree of freedom is left:"
+            " R² says nothing about whether the law holds; measure more worker counts."
+        )
     n, why = recommended_workers(workers, fit)
     parts.append(f"Recommended workers: {n} ({why}).")
     return " ".join(parts)

@@ -119,6 +119,23 @@ def _names(ids: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
+#: Up to this ratio of CPU spent to the sequential run's, the work counts as "the same"; above
+#: it, the words say how much more CPU running in parallel cost.
+SAME_WORK_MAX_RATIO = 1.25
+
+
+def _work_words(ratio: float | None) -> str:
+    """What the CPU spent says about the work, in words that follow the number."""
+    if ratio is None:
+        return "the sequential run spent almost no CPU: the ops mostly wait"
+    if ratio <= SAME_WORK_MAX_RATIO:
+        return f"CPU spent {ratio:.2f}× the sequential run's: the same work was done"
+    return (
+        f"CPU spent {ratio:.2f}× the sequential run's: the work was done, and running it "
+        f"in parallel cost {ratio - 1:.0%} more CPU (overhead or contention)"
+    )
+
+
 def decide(
     config: Measures, baseline: Measures, thresholds: Thresholds = DEFAULT_THRESHOLDS
 ) -> tuple[Verdict, list[str]]:
@@ -150,11 +167,7 @@ def decide(
     if suspicions:
         return "suspect", [*suspicions, f"{speed}; cores used {cores:.2f}"]
 
-    same_work = (
-        f"CPU spent {ratio:.2f}× the sequential run's: the same work was done"
-        if ratio is not None
-        else "the sequential run spent almost no CPU: the ops mostly wait"
-    )
+    same_work = _work_words(ratio)
     if config.workers <= 1:
         return "serialized", [
             f"{config.workers} worker: nothing could run at the same time ({speed})",

@@ -66,6 +66,17 @@ class Graph:
         """Why ``op_id`` waits for others, one sentence per incoming edge."""
         return [e.explain() for e in self.edges if e.after == op_id]
 
+    def waits(self) -> dict[str, tuple[str, ...]]:
+        """:meth:`why` of every op that waits for others, in the order of ``ids``.
+
+        One pass over the edges: asking :meth:`why` of each op would read every edge once per
+        op, which a 10,000-op chain turns into 10⁸ steps.
+        """
+        incoming: dict[str, list[str]] = {}
+        for e in self.edges:
+            incoming.setdefault(e.after, []).append(e.explain())
+        return {op_id: tuple(incoming[op_id]) for op_id in self.ids if op_id in incoming}
+
     def critical_path(self, durations_s: Mapping[str, float]) -> tuple[float, list[str]]:
         """Longest path through the graph when op ``i`` takes ``durations_s[id]`` (missing = 0)."""
         finish = [0.0] * len(self.ids)
@@ -106,7 +117,7 @@ def _build(plan: PlanLike) -> Graph:
     after_preds: list[list[int]] = [[index[d] for d in op.after] for op in plan.ops]
     order = _stable_topo_order(n, after_preds)
     if order is None:
-        raise plan.error(f"cycle in 'after': {' → '.join(_find_cycle(ids, after_preds))}")
+        raise plan.error(f"cycle in 'after': {_shown_cycle(_find_cycle(ids, after_preds))}")
 
     edges: dict[tuple[int, int], str] = {}
     for i, declared in enumerate(after_preds):
@@ -115,17 +126,22 @@ def _build(plan: PlanLike) -> Graph:
     resources = set(plan.resources)
     root = str(plan.root)
     tracker = _Hazards()
+    ops = plan.ops
     for i in order:
-        op = plan.ops[i]
-        reads = {_key(k, resources, root) for k in (*op.implied_reads(), *op.reads)}
-        writes = {_key(k, resources, root) for k in (*op.implied_writes(), *op.writes)}
-        for key in sorted(reads - writes):
+        op = ops[i]
+        raw_reads = (*op.implied_reads(), *op.reads)
+        raw_writes = (*op.implied_writes(), *op.writes)
+        if not raw_reads and not raw_writes:
+            continue  # most ops touch no path or resource: nothing to conflict with
+        writes = {_key(k, resources, root) for k in raw_writes}
+        reads = {_key(k, resources, root) for k in raw_reads} - writes
+        for key in sorted(reads):
             for j, theirs, what in tracker.conflicts(key, writing=False):
                 edges.setdefault((j, i), _reason(ids[j], what, theirs, ids[i], "reads", key))
         for key in sorted(writes):
             for j, theirs, what in tracker.conflicts(key, writing=True):
                 edges.setdefault((j, i), _reason(ids[j], what, theirs, ids[i], "writes", key))
-        for key in reads - writes:
+        for key in reads:
             tracker.read(key, i)
         for key in writes:
             tracker.write(key, i)
@@ -205,8 +221,11 @@ class _Hazards:
                 break
             parent = up
         prefix = key + "/" if key else ""
-        lo = bisect.bisect_left(self.keys, prefix)
-        for k in self.keys[lo:]:
+        keys = self.keys
+        # By index, not over a slice: copying the tail for every lookup made a plan of
+        # thousands of distinct paths quadratic.
+        for n in range(bisect.bisect_left(keys, prefix), len(keys)):
+            k = keys[n]
             if not k.startswith(prefix):
                 break
             if k != key and not k.startswith("resource:"):
@@ -242,25 +261,38 @@ def _stable_topo_order(n: int, preds: list[list[int]]) -> list[int] | None:
     return order if len(order) == n else None
 
 
+def _shown_cycle(cycle: list[str]) -> str:
+    """A cycle in one readable line: a long one as its first and last few ops."""
+    if len(cycle) <= 9:
+        return " → ".join(cycle)
+    return f"{' → '.join(cycle[:4])} → … → {' → '.join(cycle[-3:])} ({len(cycle) - 1} ops)"
+
+
 def _find_cycle(ids: tuple[str, ...], preds: list[list[int]]) -> list[str]:
-    color = [0] * len(ids)
-    stack: list[int] = []
+    """One cycle of the ``after`` edges, as ids in order (first id repeated at the end).
 
-    def visit(i: int) -> list[int] | None:
-        color[i] = 1
-        stack.append(i)
-        for p in preds[i]:
-            if color[p] == 1:
-                return [*stack[stack.index(p) :], p]
-            if color[p] == 0 and (cyc := visit(p)):
-                return cyc
-        stack.pop()
-        color[i] = 2
-        return None
-
-    for i in range(len(ids)):
-        if color[i] == 0 and (cyc := visit(i)):
-            return [ids[j] for j in reversed(cyc)]
+    Iterative: a cycle through thousands of ops, or reached through a chain of thousands,
+    must not exhaust Python's recursion limit.
+    """
+    color = [0] * len(ids)  # 0 unvisited, 1 on the current path, 2 done
+    for root in range(len(ids)):
+        if color[root]:
+            continue
+        path = [root]
+        todo = [iter(preds[root])]
+        color[root] = 1
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                color[path.pop()] = 2
+                todo.pop()
+            elif color[nxt] == 1:
+                cycle = [*path[path.index(nxt) :], nxt]
+                return [ids[j] for j in reversed(cycle)]
+            elif color[nxt] == 0:
+                color[nxt] = 1
+                path.append(nxt)
+                todo.append(iter(preds[nxt]))
     return []
 
 

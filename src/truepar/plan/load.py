@@ -28,37 +28,77 @@ from truepar.errors import PlanError
 from truepar.plan.models import Plan, op_from_dict
 from truepar.tools.base import describe_validation_error, labelled
 
+#: The largest plan file read: a plan of 100,000 ops is a few MiB; beyond this, the wrong file
+#: (``/dev/zero`` would otherwise be read until memory runs out).
+MAX_PLAN_BYTES = 64 << 20
+
+
+def read_plan_text(path: Path) -> str:
+    """A plan file's text, at most :data:`MAX_PLAN_BYTES`, a UTF-8 byte-order mark dropped."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_PLAN_BYTES + 1)
+    except FileNotFoundError:
+        raise PlanError(f"{path}: no such plan file") from None
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read plan file: {exc.strerror or exc}") from None
+    if len(data) > MAX_PLAN_BYTES:
+        raise PlanError(f"{path}: larger than {MAX_PLAN_BYTES >> 20} MiB: not a plan file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{path}: not UTF-8 text (byte {exc.start}): not a plan file") from None
+
 
 def load_plan(path: str | Path) -> Plan:
     """Read, validate and check a plan file. Raises :class:`PlanError` with one line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"{p}: no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{p}: cannot read plan file: {exc}") from None
-    data = parse_plan_text(text, p)
+    data = parse_plan_text(read_plan_text(p), p)
     return plan_from_dict(data, source=str(p), base_dir=p.resolve().parent)
 
 
-def parse_plan_text(text: str, path: Path) -> dict[str, Any]:
-    if path.suffix.lower() in (".yaml", ".yml"):
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error — not the
+    silent last-one-wins of PyYAML (TOML refuses it too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_plan_text(text: str, path: Path, *, toml: bool = False) -> dict[str, Any]:
+    """The table a plan (or swarm) file holds: TOML, or YAML by the file's suffix unless
+    ``toml``. :class:`PlanError` in one line for a file that is not one."""
+    text = text.removeprefix("\ufeff")
+    try:
+        data = _parse(text, path, toml=toml)
+    except RecursionError:
+        raise PlanError(f"{path}: nested too deeply to be a plan") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"{path}: a plan must be a table/mapping at the top level")
+    return data
+
+
+def _parse(text: str, path: Path, *, toml: bool) -> Any:
+    if not toml and path.suffix.lower() in (".yaml", ".yml"):
         try:
-            data = yaml.safe_load(text)
+            return yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise PlanError(f"{path}: invalid YAML{where}: {problem}") from None
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PlanError(f"{path}: invalid TOML: {exc}") from None
-    if not isinstance(data, dict):
-        raise PlanError(f"{path}: a plan must be a table/mapping at the top level")
-    return data
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{path}: invalid TOML: {exc}") from None
 
 
 def plan_from_dict(data: Mapping[str, Any], *, source: str, base_dir: Path) -> Plan:

@@ -25,7 +25,13 @@ from truepar.backends import backend_class, backend_names
 from truepar.errors import PlanError
 from truepar.plan.graph import Graph, build_graph
 from truepar.tools import TOOLS, OpBase
-from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES, MAX_WORKERS
+from truepar.tools.bounds import (
+    MAX_COUNT,
+    MAX_DURATION_S,
+    MAX_RETRIES,
+    MAX_WORKERS,
+    unsafe_char,
+)
 
 OnError = Literal["continue", "fail-fast"]
 #: What the pre-dispatch check does when a provider's live budget is smaller than a run needs.
@@ -96,6 +102,10 @@ class Resource(BaseModel):
     #: A SQLite file holding this resource's limiter state, so that every truepar process naming
     #: the same file and resource stays under one limit together (relative to the plan's folder).
     limiter_file: str | None = None
+    #: Adapt the concurrency cap to the server: on a 429/503 it halves, then climbs back by one
+    #: per full window of unthrottled successes, up to ``max_concurrent``
+    #: (:mod:`truepar.engine.adaptive`).
+    adaptive: bool = False
 
     @field_validator("provider")
     @classmethod
@@ -108,6 +118,14 @@ class Resource(BaseModel):
                 f"unknown provider {v!r} (use github:core, github:search or github:graphql)"
             )
         return f"{m['kind']}:{m['bucket'] or 'core'}"
+
+    @model_validator(mode="after")
+    def _adapts_from_a_cap(self) -> Resource:
+        if self.adaptive and self.max_concurrent is None:
+            raise ValueError(
+                "adaptive = true needs max_concurrent: the limit it starts from and recovers to"
+            )
+        return self
 
     @model_validator(mode="after")
     def _rates_representable(self) -> Resource:
@@ -177,6 +195,23 @@ class Plan(BaseModel):
     def cache_graph(self, graph: Graph) -> None:
         self._graph = graph
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        bad = unsafe_char(v)
+        if bad is not None:
+            raise ValueError(f"{v!r} holds {bad}: a plan's name is printable text, one line")
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _plain_resource_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            bad = unsafe_char(name)
+            if bad is not None:
+                raise ValueError(f"resource {name!r} holds {bad}: names are printable, one line")
+        return v
+
     @field_validator("ops", mode="before")
     @classmethod
     def _ops_by_tool(cls, v: Any) -> Any:
@@ -209,26 +244,32 @@ class Plan(BaseModel):
             if op.id in seen:
                 raise self.error(f"duplicate id (op #{seen[op.id] + 1} has it too)", op)
             seen[op.id] = i
-        backends = {self.defaults.backend} | {op.backend for op in self.ops if op.backend}
+        backends = {self.defaults.backend}
         names = backend_names()
+        resources = self.resources
         limits = {
             name: (r.request_windows(), r.tokens_per_minute)
-            for name, r in self.resources.items()
+            for name, r in resources.items()
             if r.has_budget
         }
+        # Run for every plan a run is given, once per op: most ops name no resource or backend.
         for op in self.ops:
             for dep in op.after:
                 if dep not in seen:
                     raise self.error(f"unknown op id {dep!r}", op, "after")
                 if dep == op.id:
                     raise self.error("an op cannot come after itself", op, "after")
-            if op.resource is not None and op.resource not in self.resources:
-                known = ", ".join(sorted(self.resources)) or "none declared"
-                raise self.error(f"unknown resource {op.resource!r} ({known})", op, "resource")
-            if op.resource in limits:
-                self._check_fits(op, *limits[op.resource])
-            if op.backend is not None and op.backend not in names:
-                raise self.error(_unknown_backend(op.backend), op, "backend")
+            resource = op.resource
+            if resource is not None:
+                if resource not in resources:
+                    known = ", ".join(sorted(resources)) or "none declared"
+                    raise self.error(f"unknown resource {resource!r} ({known})", op, "resource")
+                if resource in limits:
+                    self._check_fits(op, *limits[resource])
+            if op.backend is not None:
+                if op.backend not in names:
+                    raise self.error(_unknown_backend(op.backend), op, "backend")
+                backends.add(op.backend)
         if self.defaults.backend not in names:
             raise self.error(_unknown_backend(self.defaults.backend), field="defaults.backend")
         virtual = [b for b in sorted(backends) if backend_class(b).virtual_clock]

@@ -5,8 +5,8 @@ it. ``error`` findings make ``truepar lint`` exit 1.
 
 | id | severity | what |
 |---|---|---|
-| TP001 unordered-writes | error | two ops write one path or resource and nothing orders them |
-| TP002 read-write-race | warning | an op reads what another op writes, and nothing orders them |
+| TP001 unordered-writes | error | two ops write one path or resource; only plan order orders them |
+| TP002 read-write-race | warning | an op reads what another writes; only plan order orders them |
 | TP003 unbudgeted-rate-limit | error | ops tagged for a rate-limited service, no budget |
 | TP004 shared-checkout | error | agents change one checkout in place, and may run at once |
 | TP005 detached-worktree | error | a worktree of an agent's repository is on a detached HEAD |
@@ -116,9 +116,15 @@ def _conflicts(plan: Plan, graph: Graph, anc: list[int]) -> Iterator[Finding]:
         both_write = edge.reason.startswith("both write") or (
             " writes " in padded and " reads " not in padded
         )
+        # The scheduler's rule, said as it is: conflicting ops run one after the other in plan
+        # order. The finding is about intent: only their place in the file orders them.
         fix = (
-            f"add after = [{edge.before!r}] to {edge.after!r} (or write different paths); "
-            "truepar runs them one after the other in plan order meanwhile"
+            f"add after = [{edge.before!r}] to {edge.after!r} if {edge.before!r} first is what "
+            "you mean (or write different paths)"
+        )
+        order = (
+            f"only their place in the plan orders them: truepar runs {edge.before!r} first, "
+            f"then {edge.after!r}"
         )
         if _agents_in_place(plan.ops[a], plan.ops[b]):
             continue  # TP004 says it better
@@ -126,14 +132,14 @@ def _conflicts(plan: Plan, graph: Graph, anc: list[int]) -> Iterator[Finding]:
             yield Finding(
                 "TP001",
                 (edge.before, edge.after),
-                f"{edge.reason}, and nothing orders them: the result depends on which ends last",
+                f"{edge.reason}, and {order}, whose content stays: move one op and it changes",
                 fix,
             )
         else:
             yield Finding(
                 "TP002",
                 (edge.before, edge.after),
-                f"{edge.reason}, and nothing orders them: it may see the old or the new content",
+                f"{edge.reason}, and {order}: move one op and the reader sees other content",
                 fix,
             )
 
@@ -210,8 +216,10 @@ def _shared_checkouts(plan: Plan, anc: list[int]) -> Iterator[Finding]:
 def _repos(plan: Plan) -> dict[Path, list[str]]:
     repos: dict[Path, list[str]] = {}
     for op in plan.ops:
+        if op.tool != "agent":
+            continue  # asking other ops for a field they lack costs pydantic an exception each
         repo = getattr(op, "repo", None)
-        if op.tool == "agent" and repo is not None:
+        if repo is not None:
             repos.setdefault((plan.root / str(repo)).resolve(), []).append(op.id)
     return repos
 

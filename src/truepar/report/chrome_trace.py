@@ -2,7 +2,8 @@
 
 One process track per backend run (a small stable integer ``pid``, named by a ``process_name``
 metadata event: "threads ×4", or "mixed tools: threads ×4" when several documents share the
-file), one thread track per worker (``tid`` = worker id, named "worker N"), and one complete
+file) — per node of it for a run over several machines ("ray ×8 · node 1a2b3c4d") — one thread
+track per worker (``tid`` = worker id, named "worker N"), and one complete
 event (``"ph": "X"``) per span: its op id as ``name``, its tool as ``cat``, ``ts`` and ``dur`` in
 microseconds from the start of its run. A run evidence has one run; a bench has one per
 configuration (its median-wall trial, as in the HTML report); prove, one per configuration of
@@ -28,15 +29,21 @@ def trace_of(runs: Iterable[Timeline], *, with_groups: bool = False) -> dict[str
     """The Chrome trace of ``runs``: one process track each, in order."""
     meta: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    for pid, run in enumerate(runs, start=1):
+    pid = 0
+    for run in runs:
         label = f"{run.group}: {run.label}" if with_groups and run.group else run.label
-        meta.append(_meta("process_name", pid, 0, {"name": label}))
-        meta.append(_meta("process_sort_index", pid, 0, {"sort_index": pid}))
-        for worker in run.rows:
+        pids: dict[str | None, int] = {}
+        for node in run.nodes or [None]:
+            pid += 1
+            pids[node] = pid
+            name = label if node is None else f"{label} · node {node[:8]}"
+            meta.append(_meta("process_name", pid, 0, {"name": name}))
+            meta.append(_meta("process_sort_index", pid, 0, {"sort_index": pid}))
+        for node, worker in run.rows:
             tid = NO_WORKER_TID if worker is None else worker
             name = "no worker" if worker is None else f"worker {worker}"
-            meta.append(_meta("thread_name", pid, tid, {"name": name}))
-            meta.append(_meta("thread_sort_index", pid, tid, {"sort_index": tid}))
+            meta.append(_meta("thread_name", pids[node], tid, {"name": name}))
+            meta.append(_meta("thread_sort_index", pids[node], tid, {"sort_index": tid}))
         for bar in run.bars:
             events.append(
                 {
@@ -45,7 +52,7 @@ def trace_of(runs: Iterable[Timeline], *, with_groups: bool = False) -> dict[str
                     "ph": "X",
                     "ts": max(0.0, bar.start_s) * 1e6,
                     "dur": max(0.0, bar.duration_s) * 1e6,
-                    "pid": pid,
+                    "pid": pids[bar.node],
                     "tid": NO_WORKER_TID if bar.worker is None else bar.worker,
                     "args": {
                         "status": bar.status,

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from truepar.report.timeline import Timeline
+from truepar.report.timeline import Timeline, row_label
 from truepar.units import fmt_s3
 
 #: Status → fill colour (colour-blind-safe hues from the Okabe–Ito palette).
@@ -57,7 +57,7 @@ def _bar_title(bar: Any) -> str:
     parts = [
         f"{bar.op_id}" + (f" (attempt {bar.attempt})" if bar.attempt > 1 else ""),
         f"{bar.tool} · {bar.status} · {fmt_s3(bar.duration_s)}",
-        f"starts at {fmt_s3(bar.start_s)} · worker {bar.worker}",
+        f"starts at {fmt_s3(bar.start_s)} · {row_label(bar.row)}",
     ]
     if bar.cpu_s is not None:
         parts.append(f"CPU {fmt_s3(bar.cpu_s)}")
@@ -68,7 +68,7 @@ def _bar_title(bar: Any) -> str:
 
 def gantt(timeline: Timeline, scale_s: float, chart_id: str) -> str:
     """The timeline as SVG, ``scale_s`` seconds across the plot (shared between timelines)."""
-    rows = timeline.rows or [None]
+    rows = timeline.rows or [(None, None)]
     plot_w = WIDTH - LABEL_W - 12
     height = len(rows) * ROW_H + AXIS_H + 6
     span = max(scale_s, 1e-9)
@@ -98,14 +98,14 @@ def gantt(timeline: Timeline, scale_s: float, chart_id: str) -> str:
         f'<line class="wall" x1="{wall_x:.1f}" x2="{wall_x:.1f}" y1="0" '
         f'y2="{height - AXIS_H}"><title>wall {escape(fmt_s3(timeline.wall_s))}</title></line>'
     )
-    row_of = {worker: i for i, worker in enumerate(rows)}
-    for i, worker in enumerate(rows):
+    row_of = {row: i for i, row in enumerate(rows)}
+    for i, row in enumerate(rows):
         y = i * ROW_H
-        label = "no worker" if worker is None else f"worker {worker}"
+        label = row_label(row)
         out.append(f'<text class="row-label" x="{LABEL_W - 6}" y="{y + 13}" text-anchor="end">')
         out.append(f"{escape(label)}</text>")
     for bar in timeline.bars:
-        y = row_of.get(bar.worker, 0) * ROW_H + 2
+        y = row_of.get(bar.row, 0) * ROW_H + 2
         x0 = x(bar.start_s)
         w = max(1.0, x(bar.end_s) - x0)
         colour = STATUS_COLOURS.get(bar.status, "#555555")

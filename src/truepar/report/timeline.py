@@ -27,10 +27,27 @@ class Bar:
     cpu_s: float | None
     bytes_out: int | None
     error: str | None
+    #: The cluster node that ran it (a Ray node id); ``None`` on this machine.
+    node: str | None = None
 
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
+
+    @property
+    def row(self) -> Row:
+        return (self.node, self.worker)
+
+
+#: A timeline row: (node, worker). ``node`` is ``None`` for a run on one machine.
+Row = tuple[str | None, int | None]
+
+
+def row_label(row: Row) -> str:
+    """ "worker 3", or "node 1a2b3c4d · worker 3" for a run over several machines."""
+    node, worker = row
+    what = "no worker" if worker is None else f"worker {worker}"
+    return what if node is None else f"node {node[:8]} · {what}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,11 +65,16 @@ class Timeline:
     group: str = ""
 
     @property
-    def rows(self) -> list[int | None]:
-        """The workers that ran something, in order: one timeline row each."""
-        ids = {bar.worker for bar in self.bars}
-        numbered = sorted(w for w in ids if w is not None)
-        return [*numbered, None] if None in ids else list(numbered)
+    def rows(self) -> list[Row]:
+        """The (node, worker) pairs that ran something, in order: one timeline row each —
+        grouped by node, workers in order, "no worker" last."""
+        keys = {bar.row for bar in self.bars}
+        return sorted(keys, key=lambda r: (r[0] or "", r[1] is None, r[1] or 0))
+
+    @property
+    def nodes(self) -> list[str | None]:
+        """The nodes that ran something, in order (``[None]`` for a run on one machine)."""
+        return list(dict.fromkeys(row[0] for row in self.rows))
 
 
 def _worker(value: Any) -> int | None:
@@ -75,6 +97,7 @@ def bars(spans: Sequence[Mapping[str, Any]], start_ns: int) -> tuple[Bar, ...]:
                 cpu_s=float(cpu) if isinstance(cpu, int | float) else None,
                 bytes_out=span.get("bytes_out"),
                 error=span.get("error"),
+                node=str(span["node"]) if span.get("node") else None,
             )
         )
     return tuple(sorted(out, key=lambda b: (b.start_s, b.op_id)))

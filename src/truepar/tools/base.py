@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from truepar.errors import ConfinementError
-from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES
+from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES, unsafe_char
 
 #: Default cap on captured output per stream / per read, in bytes.
 DEFAULT_MAX_BYTES = 1 << 20
@@ -39,6 +39,12 @@ class FakeSpec(BaseModel):
     crash: bool = False
     bytes_out: int = Field(default=0, ge=0, le=MAX_COUNT)
     value: Any = None
+    #: The first N attempts fail as if their server answered 429 (to test adaptive resources).
+    throttled: int = Field(default=0, ge=0, le=MAX_COUNT)
+
+
+#: The ``fake`` table of an op without one (frozen, so shared: one fewer model per attempt).
+_DEFAULT_FAKE = FakeSpec()
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -99,6 +105,15 @@ class OpBase(BaseModel):
     def _one_or_many(cls, v: Any) -> Any:
         return (v,) if isinstance(v, str) else v
 
+    @field_validator("id", "after")
+    @classmethod
+    def _plain_names(cls, v: Any) -> Any:
+        for name in (v,) if isinstance(v, str) else v:
+            bad = unsafe_char(name)
+            if bad is not None:
+                raise ValueError(f"{name!r} holds {bad}: ids are printable text, one line")
+        return v
+
     def implied_reads(self) -> tuple[str, ...]:
         """Paths the tool reads by its nature (a ``read`` reads its file), added to ``reads``."""
         return ()
@@ -108,7 +123,7 @@ class OpBase(BaseModel):
         return ()
 
     def fake_spec(self) -> FakeSpec:
-        return self.fake or FakeSpec()
+        return self.fake or _DEFAULT_FAKE
 
 
 #: Guards every context's cancellation state: contention is rare, and one lock per attempt
@@ -184,7 +199,9 @@ class ToolOutput:
     ``error`` set means the op failed but still has a value worth keeping (a command's output
     with a non-zero exit code, an HTTP 500 body). ``tokens_out``: the exact tokens of the result
     where the tool knows them (an ``llm`` call's completion tokens, as its server reports them);
-    otherwise they are estimated from ``bytes_out``.
+    otherwise they are estimated from ``bytes_out``. ``throttled``: how many times its server
+    answered 429 or 503 (Too Many Requests, Service Unavailable), waited for or not — the signal
+    an ``adaptive`` resource lowers its concurrency on.
     """
 
     value: Any
@@ -192,6 +209,7 @@ class ToolOutput:
     bytes_out: int = 0
     error: str | None = None
     tokens_out: int | None = None
+    throttled: int = 0
 
 
 SyncRun = Callable[[Any, ToolContext], ToolOutput]

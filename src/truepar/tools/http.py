@@ -10,10 +10,15 @@ Secrets never leave the tool (:mod:`truepar.tools.secrets`): the value, summary 
 URLs with their userinfo and secret-named parameters redacted, secret-named response headers
 (``set-cookie``, ``authorization`` ...) as ``[redacted]``, and every secret the op was given (in
 ``headers``, ``params``, ``json`` or its URL) removed wherever it turns up.
+
+A 429 or 503 with ``Retry-After`` is waited for and sent again inside the attempt, bounded
+(:mod:`truepar.tools.retry_after`); the sync wait is on ``ctx.cancel``, so a timeout or cancel
+ends it at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -21,8 +26,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from truepar.errors import OpError
-from truepar.tools.base import DEFAULT_MAX_BYTES, OpBase, Tool, ToolContext, ToolOutput
+from truepar.errors import OpError, ThrottledError
+from truepar.tools.base import DEFAULT_MAX_BYTES, Tool, ToolContext, ToolOutput
+from truepar.tools.retry_after import RetryAfterOp, ServerPacing
 from truepar.tools.secrets import (
     REDACTED,
     is_secret_name,
@@ -38,8 +44,9 @@ from truepar.units import fmt_bytes
 DEFAULT_TIMEOUT_S = 30.0
 
 
-class HttpOp(OpBase):
-    """Send ``method url`` with optional ``headers``, ``params`` and ``body`` or ``json``."""
+class HttpOp(RetryAfterOp):
+    """Send ``method url`` with optional ``headers``, ``params`` and ``body`` or ``json``;
+    wait and send again as a 429/503's ``Retry-After`` asks (``retry_after_*``)."""
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
 
@@ -117,13 +124,21 @@ def _request_args(op: HttpOp) -> dict[str, Any]:
     return args
 
 
-def _failed(op: HttpOp, e: Exception) -> OpError:
+def _failed(op: HttpOp, e: Exception, pacing: ServerPacing) -> OpError:
     reason = scrubber(op.secrets())(str(e) or type(e).__name__)
-    return OpError(f"{op.method} {op.shown_url()} failed: {reason}")
+    return _error(f"{op.method} {op.shown_url()} failed: {reason}", pacing)
 
 
-def _cancelled(op: HttpOp) -> OpError:
-    return OpError(f"{op.method} {op.shown_url()} cancelled")
+def _cancelled(op: HttpOp, pacing: ServerPacing) -> OpError:
+    return _error(f"{op.method} {op.shown_url()} cancelled", pacing)
+
+
+def _error(message: str, pacing: ServerPacing) -> OpError:
+    """An error that says, when the server throttled the attempt first, how often and how long
+    it waited (and carries the count, for an ``adaptive`` resource)."""
+    if not pacing.throttled:
+        return OpError(message)
+    return ThrottledError(f"{message} ({pacing.note()})", pacing.throttled)
 
 
 #: Response headers that hold URLs: recorded with :func:`redact_url`.
@@ -164,7 +179,9 @@ class _Body:
         return not self.truncated
 
 
-def _output(op: HttpOp, response: httpx.Response, body: _Body, started: float) -> ToolOutput:
+def _output(
+    op: HttpOp, response: httpx.Response, body: _Body, started: float, pacing: ServerPacing
+) -> ToolOutput:
     ms = (time.perf_counter() - started) * 1000
     data = b"".join(body.chunks)
     status = response.status_code
@@ -179,48 +196,83 @@ def _output(op: HttpOp, response: httpx.Response, body: _Body, started: float) -
     summary = f"{op.method} {op.shown_url()} → {status} ({fmt_bytes(len(data))}, {ms:.0f} ms)"
     if body.truncated:
         summary += " (truncated)"
+    if pacing.throttled:
+        summary += f" {pacing.note()}"
     error = None
     if not op.ok_status(status):
-        error = scrub(f"HTTP {status} {response.reason_phrase}".rstrip())
-    return ToolOutput(value=value, summary=summary, bytes_out=len(data), error=error)
+        error = scrub(pacing.explain(f"HTTP {status} {response.reason_phrase}".rstrip()))
+    return ToolOutput(
+        value=value,
+        summary=summary,
+        bytes_out=len(data),
+        error=error,
+        throttled=pacing.throttled,
+    )
+
+
+def _wait_for(op: HttpOp, response: httpx.Response, pacing: ServerPacing) -> float | None:
+    """Seconds to wait before sending again (a throttling answer with ``Retry-After``), or
+    ``None``: this response is the answer, read its body."""
+    status = response.status_code
+    if op.ok_status(status):
+        return None
+    return pacing.next_wait(status, response.headers)
 
 
 def run_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
-    """Send the request with a blocking client; ``ctx.cancel`` is checked between chunks."""
+    """Send the request with a blocking client; ``ctx.cancel`` is checked between chunks and
+    ends a ``Retry-After`` wait at once."""
+    pacing = ServerPacing(op)
     if ctx.cancelled:
-        raise _cancelled(op)
+        raise _cancelled(op, pacing)
     started = time.perf_counter()
-    body = _Body(op.max_bytes)
     try:
-        with (
-            httpx.Client(follow_redirects=op.follow_redirects) as client,
-            client.stream(**_request_args(op)) as response,
-        ):
-            for chunk in response.iter_bytes():
-                if ctx.cancelled:
-                    raise _cancelled(op)
-                if not body.add(chunk):
-                    break
+        with httpx.Client(follow_redirects=op.follow_redirects) as client:
+            while True:
+                body = _Body(op.max_bytes)
+                with client.stream(**_request_args(op)) as response:
+                    wait_s = _wait_for(op, response, pacing)
+                    if wait_s is None:
+                        for chunk in response.iter_bytes():
+                            if ctx.cancelled:
+                                raise _cancelled(op, pacing)
+                            if not body.add(chunk):
+                                break
+                        break
+                waited = time.perf_counter()
+                cancelled = ctx.cancel.wait(wait_s)
+                pacing.record_wait(waited)
+                if cancelled:
+                    raise _cancelled(op, pacing)
     except (httpx.HTTPError, httpx.InvalidURL) as e:
-        raise _failed(op, e) from e
-    return _output(op, response, body, started)
+        raise _failed(op, e, pacing) from e
+    return _output(op, response, body, started, pacing)
 
 
 async def arun_http(op: HttpOp, ctx: ToolContext) -> ToolOutput:
-    """Send the request with ``httpx.AsyncClient``; cancellation arrives as CancelledError."""
+    """Send the request with ``httpx.AsyncClient``; cancellation arrives as CancelledError,
+    in a ``Retry-After`` wait too."""
+    pacing = ServerPacing(op)
     started = time.perf_counter()
-    body = _Body(op.max_bytes)
     try:
-        async with (
-            httpx.AsyncClient(follow_redirects=op.follow_redirects) as client,
-            client.stream(**_request_args(op)) as response,
-        ):
-            async for chunk in response.aiter_bytes():
-                if not body.add(chunk):
-                    break
+        async with httpx.AsyncClient(follow_redirects=op.follow_redirects) as client:
+            while True:
+                body = _Body(op.max_bytes)
+                async with client.stream(**_request_args(op)) as response:
+                    wait_s = _wait_for(op, response, pacing)
+                    if wait_s is None:
+                        async for chunk in response.aiter_bytes():
+                            if not body.add(chunk):
+                                break
+                        break
+                waited = time.perf_counter()
+                try:
+                    await asyncio.sleep(wait_s)
+                finally:
+                    pacing.record_wait(waited)
     except (httpx.HTTPError, httpx.InvalidURL) as e:
-        raise _failed(op, e) from e
-    return _output(op, response, body, started)
+        raise _failed(op, e, pacing) from e
+    return _output(op, response, body, started, pacing)
 
 
 HTTP = Tool("http", HttpOp, run_http, arun_http)

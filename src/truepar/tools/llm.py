@@ -6,10 +6,13 @@ value keeps the token counts the *server* reports (``usage.prompt_tokens`` and
 ``usage.completion_tokens``): an op's context use is measured, never estimated.
 
 The client makes no retries (``max_retries = 0``): retrying is the scheduler's job, where every
-attempt gets its own span. The async backend uses ``AsyncOpenAI``, so a timeout or cancel closes
-the request at once. The other backends use the blocking ``OpenAI`` client with the op's timeout
-as its own: a blocked socket read cannot be interrupted from another thread, so a cancelled call
-runs on until that timeout, and the threads backend reports its thread as abandoned meanwhile.
+attempt gets its own span — except where the server says when to come back: a 429 or 503 with
+``Retry-After`` is waited for (bounded, cancellable) and sent again inside the attempt, as the
+``http`` tool does (:mod:`truepar.tools.retry_after`). The async backend uses ``AsyncOpenAI``,
+so a timeout or cancel closes the request at once. The other backends use the blocking
+``OpenAI`` client with the op's timeout as its own: a blocked socket read cannot be interrupted
+from another thread, so a cancelled call runs on until that timeout, and the threads backend
+reports its thread as abandoned meanwhile.
 
 Secrets stay out of what it records: its summary and errors show ``base_url`` with userinfo and
 secret-named query parameters redacted, and the API key (and those URL secrets) removed from any
@@ -18,6 +21,7 @@ message the client or server wrote.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from types import ModuleType
@@ -25,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from truepar.errors import OpError
-from truepar.tools.base import OpBase, Tool, ToolContext, ToolOutput
+from truepar.errors import OpError, ThrottledError
+from truepar.tools.base import Tool, ToolContext, ToolOutput
+from truepar.tools.retry_after import RetryAfterOp, ServerPacing
 from truepar.tools.secrets import redact_url, scrub, url_secrets
 
 if TYPE_CHECKING:
@@ -44,7 +49,7 @@ PLACEHOLDER_API_KEY = "no-key"
 _INSTALL = "the llm tool needs the openai client: pip install 'truepar[llm]'"
 
 
-class LlmOp(OpBase):
+class LlmOp(RetryAfterOp):
     """Ask ``model`` at ``base_url`` to continue ``messages`` (or answer ``prompt``)."""
 
     tool: Literal["llm"] = "llm"
@@ -143,24 +148,40 @@ def _sdk() -> ModuleType:
     return openai
 
 
-def _failed(op: LlmOp, exc: openai.OpenAIError, sdk: ModuleType) -> OpError:
+def _failed(op: LlmOp, exc: openai.OpenAIError, sdk: ModuleType, pacing: ServerPacing) -> OpError:
     """The client's error in one line, naming the model and the server; no secret in it."""
-    where = op.where()
     if isinstance(exc, sdk.APITimeoutError):
         message = "timed out"
     elif isinstance(exc, sdk.APIStatusError):
-        message = f"HTTP {exc.status_code}: {exc.message}"
+        message = pacing.explain(f"HTTP {exc.status_code}: {exc.message}")
     elif isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__
         message = "cannot connect" + (f" ({cause})" if cause else "")
     else:
         message = str(exc)
-    return OpError(f"{where}: {scrub(message, op.secrets())}")
+    return _error(op, message, pacing)
 
 
-def _output(op: LlmOp, completion: ChatCompletion, started: float) -> ToolOutput:
+def _error(op: LlmOp, message: str, pacing: ServerPacing) -> OpError:
+    text = scrub(f"{op.where()}: {message}", op.secrets())
+    if not pacing.throttled:
+        return OpError(text)
+    return ThrottledError(f"{text} ({pacing.note()})", pacing.throttled)
+
+
+def _wait_for(exc: openai.OpenAIError, sdk: ModuleType, pacing: ServerPacing) -> float | None:
+    """Seconds to wait before asking again (a 429/503 with ``Retry-After``), or ``None``."""
+    if not isinstance(exc, sdk.APIStatusError):
+        return None
+    wait_s: float | None = pacing.next_wait(exc.status_code, exc.response.headers)
+    return wait_s
+
+
+def _output(
+    op: LlmOp, completion: ChatCompletion, started: float, pacing: ServerPacing
+) -> ToolOutput:
     if not completion.choices:
-        raise OpError(f"{op.where()}: the server returned no choices")
+        raise _error(op, "the server returned no choices", pacing)
     choice = completion.choices[0]
     content = choice.message.content or ""
     usage = completion.usage
@@ -183,33 +204,69 @@ def _output(op: LlmOp, completion: ChatCompletion, started: float) -> ToolOutput
         else "no usage reported"
     )
     summary = f"{completion.model} → {choice.finish_reason}, {tokens} ({ms:.0f} ms)"
-    return ToolOutput(value, summary, len(content.encode("utf-8")), tokens_out=completion_tokens)
+    if pacing.throttled:
+        summary += f" {pacing.note()}"
+    return ToolOutput(
+        value,
+        summary,
+        len(content.encode("utf-8")),
+        tokens_out=completion_tokens,
+        throttled=pacing.throttled,
+    )
 
 
 def run_llm(op: LlmOp, ctx: ToolContext) -> ToolOutput:
-    """One request with the blocking client (see the module docstring on cancellation)."""
+    """One request with the blocking client (see the module docstring on cancellation); a
+    ``Retry-After`` wait ends at once on ``ctx.cancel``."""
     sdk = _sdk()
+    pacing = ServerPacing(op)
     if ctx.cancelled:
         raise OpError(f"llm {op.model} cancelled")
     started = time.perf_counter()
     try:
         with sdk.OpenAI(**op.client_args()) as client:
-            completion = client.chat.completions.create(**op.request())
+            while True:
+                try:
+                    completion = client.chat.completions.create(**op.request())
+                    break
+                except sdk.OpenAIError as exc:
+                    wait_s = _wait_for(exc, sdk, pacing)
+                    if wait_s is None:
+                        raise
+                waited = time.perf_counter()
+                cancelled = ctx.cancel.wait(wait_s)
+                pacing.record_wait(waited)
+                if cancelled:
+                    raise _error(op, "cancelled", pacing)
     except sdk.OpenAIError as exc:
-        raise _failed(op, exc, sdk) from exc
-    return _output(op, completion, started)
+        raise _failed(op, exc, sdk, pacing) from exc
+    return _output(op, completion, started, pacing)
 
 
 async def arun_llm(op: LlmOp, ctx: ToolContext) -> ToolOutput:
-    """One request with ``AsyncOpenAI``; cancellation arrives as CancelledError and closes it."""
+    """One request with ``AsyncOpenAI``; cancellation arrives as CancelledError and closes it
+    (or ends a ``Retry-After`` wait)."""
     sdk = _sdk()
+    pacing = ServerPacing(op)
     started = time.perf_counter()
     try:
         async with sdk.AsyncOpenAI(**op.client_args()) as client:
-            completion = await client.chat.completions.create(**op.request())
+            while True:
+                try:
+                    completion = await client.chat.completions.create(**op.request())
+                    break
+                except sdk.OpenAIError as exc:
+                    wait_s = _wait_for(exc, sdk, pacing)
+                    if wait_s is None:
+                        raise
+                waited = time.perf_counter()
+                try:
+                    await asyncio.sleep(wait_s)
+                finally:
+                    pacing.record_wait(waited)
     except sdk.OpenAIError as exc:
-        raise _failed(op, exc, sdk) from exc
-    return _output(op, completion, started)
+        raise _failed(op, exc, sdk, pacing) from exc
+    return _output(op, completion, started, pacing)
 
 
 LLM = Tool("llm", LlmOp, run_llm, arun_llm)

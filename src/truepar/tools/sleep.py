@@ -7,6 +7,7 @@ async backend it is ``asyncio.sleep``; on the sequential backend it blocks, as a
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Literal
 
 from pydantic import Field
@@ -21,7 +22,15 @@ class SleepOp(OpBase):
     seconds: float = Field(ge=0, le=MAX_DURATION_S)
 
     def fake_spec(self) -> FakeSpec:
-        return self.fake or FakeSpec(duration_s=self.seconds)
+        return self.fake or _fake_sleep(self.seconds.hex())
+
+
+@functools.lru_cache(maxsize=256)
+def _fake_sleep(seconds_hex: str) -> FakeSpec:
+    """How a sleep of that long behaves on the fake backend: one spec per duration, shared
+    (it is frozen), since validating a new one for every attempt cost more than the rest of a
+    fake attempt. Keyed by ``float.hex`` so that ``-0.0`` stays ``-0.0``."""
+    return FakeSpec(duration_s=float.fromhex(seconds_hex))
 
 
 def _output(op: SleepOp) -> ToolOutput:
