@@ -204,9 +204,8 @@ def test_sigkill_of_truepar_leaves_no_process_it_started(tmp_path: Path, backend
         assert _wait_dead(seen, 5.0) == set()
 
 
-def test_sigkill_of_a_swarm_leaves_no_agent_and_clean_sees_the_stale_locks(
-    tmp_path: Path, git_identity: None
-) -> None:
+def _stuck_swarm(tmp_path: Path) -> tuple[Path, subprocess.Popen[str]]:
+    """A repository and a running ``truepar swarm`` of two agents that sleep 300 s."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -226,20 +225,29 @@ argv = ["sh", "-c", "sleep 300"]
 prompt = "wait"
 """
     )
-    proc = _cli("swarm", "AGENTS.toml", cwd=tmp_path)
+    return repo, _cli("swarm", "AGENTS.toml", cwd=tmp_path)
+
+
+def _until_both_agents_run(proc: subprocess.Popen[str], seen: set[int]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen.update(_descendants(proc.pid))
+        cmds = []
+        for pid in seen:
+            with contextlib.suppress(psutil.Error):
+                cmds.append(" ".join(psutil.Process(pid).cmdline()))
+        if sum("sleep 300" in c for c in cmds) >= 2:
+            return
+        time.sleep(0.05)
+    pytest.fail("the agents never started")
+
+
+def test_sigkill_of_a_swarm_leaves_no_agent_and_clean_sees_the_stale_locks(
+    tmp_path: Path, git_identity: None
+) -> None:
+    repo, proc = _stuck_swarm(tmp_path)
     with reaped(proc) as seen:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            seen.update(_descendants(proc.pid))
-            cmds = []
-            for pid in seen:
-                with contextlib.suppress(psutil.Error):
-                    cmds.append(" ".join(psutil.Process(pid).cmdline()))
-            if sum("sleep 300" in c for c in cmds) >= 2:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the agents never started")
+        _until_both_agents_run(proc, seen)
         seen.update(_descendants(proc.pid))
         proc.kill()
         proc.wait(10)
@@ -255,39 +263,9 @@ prompt = "wait"
 def test_sigterm_of_a_swarm_commits_no_record_to_the_repository(
     tmp_path: Path, git_identity: None
 ) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("hello\n")
-    git(repo, "add", "README")
-    git(repo, "commit", "-q", "-m", "first")
-    (tmp_path / "AGENTS.toml").write_text(
-        f"""
-[swarm]
-name = "stopped"
-repo = "{repo}"
-count = 2
-sessions = "{tmp_path / "sessions"}"
-
-[template]
-argv = ["sh", "-c", "sleep 300"]
-prompt = "wait"
-"""
-    )
-    proc = _cli("swarm", "AGENTS.toml", cwd=tmp_path)
+    repo, proc = _stuck_swarm(tmp_path)
     with reaped(proc) as seen:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            seen.update(_descendants(proc.pid))
-            cmds = []
-            for pid in seen:
-                with contextlib.suppress(psutil.Error):
-                    cmds.append(" ".join(psutil.Process(pid).cmdline()))
-            if sum("sleep 300" in c for c in cmds) >= 2:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the agents never started")
+        _until_both_agents_run(proc, seen)
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         assert proc.returncode == 143, proc.stderr.read() if proc.stderr else ""

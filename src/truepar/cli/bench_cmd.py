@@ -17,8 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from truepar.backends import backend_names
-from truepar.backends.ray.session import ENV_ADDRESS, use_address
-from truepar.cli import evidence_opts
+from truepar.cli import backend_opts, evidence_opts
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
@@ -92,14 +91,7 @@ def bench_command(
             help=f"Exit 1 unless the best configuration's verdict is this ({', '.join(VERDICTS)}).",
         ),
     ] = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address",
-            help="The Ray cluster for backend ray: auto, ray://HOST:PORT or HOST:PORT "
-            f"(default: ${ENV_ADDRESS}, else a local instance sized to this machine).",
-        ),
-    ] = None,
+    address: backend_opts.AddressOpt = None,
     evidence: evidence_opts.EvidenceOpt = None,
     no_evidence: evidence_opts.NoEvidenceOpt = False,
     ledger: evidence_opts.LedgerOpt = None,
@@ -109,7 +101,7 @@ def bench_command(
     trace: TraceOpt = None,
 ) -> int:
     """Measure PLAN sequentially and on each backend × worker count, and judge every gain."""
-    use_address(address)
+    backend_opts.use_address(address)
     names = _backends(backends)
     counts = _workers(workers)
     if repeat < 1:

@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 
 from truepar.backends import backend_names
-from truepar.backends.ray.session import ENV_ADDRESS, use_address
-from truepar.cli import evidence_opts, render
+from truepar.cli import backend_opts, evidence_opts, render
 from truepar.engine.run import check_workers, run
 from truepar.errors import UsageError
 from truepar.evidence import run_evidence, run_summary
@@ -36,21 +35,14 @@ def run_command(
     ] = False,
     all_ops: Annotated[bool, typer.Option("--all", help="Show every op in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address",
-            help="The Ray cluster for backend ray: auto, ray://HOST:PORT or HOST:PORT "
-            f"(default: ${ENV_ADDRESS}, else a local instance sized to this machine).",
-        ),
-    ] = None,
+    address: backend_opts.AddressOpt = None,
     evidence: evidence_opts.EvidenceOpt = None,
     no_evidence: evidence_opts.NoEvidenceOpt = False,
     ledger: evidence_opts.LedgerOpt = None,
     keys: evidence_opts.KeysOpt = None,
 ) -> int:
     """Run PLAN once and print what ran where, for how long, at what cost."""
-    use_address(address)
+    backend_opts.use_address(address)
     if workers is not None:
         check_workers(workers)
     if backend is not None and backend not in backend_names():
