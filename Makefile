@@ -41,8 +41,11 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	  else echo "no chromium and no apt-get: the browser test will be skipped (fails under CI)"; fi; }
 
+# Two passes: most tests side by side (they wait on processes, sleeps and sockets more than they
+# compute), then, alone, the few that measure real parallelism and need the cores to themselves.
 pytest: setup browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --numprocesses auto --maxprocesses 4 --dist loadfile -m "not idle_cores"
+	$(BIN)/pytest -q -m idle_cores
 
 test: lint typecheck pytest
 

@@ -74,6 +74,7 @@ from truepar.tools import (
 if TYPE_CHECKING:
     from truepar.engine import MapResult, Observer, arun, run
     from truepar.engine import map_calls as map
+    from truepar.engine.resume import resume
     from truepar.tool_calls import ToolSpec
     from truepar.tool_calls import aexecute as aexecute_tool_calls
     from truepar.tool_calls import execute as execute_tool_calls
@@ -84,6 +85,7 @@ _LAZY = {
     "arun": ("truepar.engine.run", "arun"),
     "run": ("truepar.engine.run", "run"),
     "map": ("truepar.engine.bulk", "map_calls"),
+    "resume": ("truepar.engine.resume", "resume"),
     "ToolSpec": ("truepar.tool_calls", "ToolSpec"),
     "aexecute_tool_calls": ("truepar.tool_calls", "aexecute"),
     "execute_tool_calls": ("truepar.tool_calls", "execute"),
@@ -164,5 +166,6 @@ __all__ = (
     "map",
     "plan_from_dict",
     "register_backend",
+    "resume",
     "run",
 )

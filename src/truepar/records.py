@@ -196,6 +196,12 @@ class RunTrace:
     #: A cluster backend's machines: per node its host, cores, Python, and its clock's offset
     #: against this one (with its uncertainty), applied to its spans; ``None``: only here.
     nodes: tuple[Mapping[str, Any], ...] | None = None
+    #: SHA-256 of the plan that ran (:func:`truepar.plan.digest.plan_digest`): what
+    #: ``run --resume`` checks before it reuses this trace's results.
+    plan_sha256: str | None = None
+    #: A resumed run (``run --resume``): the trace it took results from, the ops reused and run
+    #: again, and the reused ops' spans (on their own runs' clocks, outside this run's measures).
+    resumed_from: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -217,6 +223,7 @@ class RunTrace:
             "format": "truepar.trace",
             "format_version": 1,
             "plan": self.plan_name,
+            **({"plan_sha256": self.plan_sha256} if self.plan_sha256 is not None else {}),
             "backend": self.backend,
             "workers": self.workers,
             "status": self.status.value,
@@ -241,6 +248,7 @@ class RunTrace:
                     ("handoff", self.handoff),
                     ("adaptive", self.adaptive),
                     ("nodes", self.nodes),
+                    ("resumed_from", self.resumed_from),
                 )
                 if value is not None
             },

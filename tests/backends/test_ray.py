@@ -1,6 +1,7 @@
 """The ``ray`` backend on real Ray: the conformance suite on a local instance started once for
-the test session (2 CPUs, a small object store), then Ray's own promises — batching, one
-timeline across two nodes, a lost actor or node — on a two-node cluster in a child process.
+this module (2 CPUs, one custom resource, a small object store), then Ray's own promises —
+batching, clocks, cores used, lost actors, resource requests. Clusters of their own (two nodes,
+a head that dies, an address where nothing listens) are in test_ray_cluster.py.
 
 Skipped, with the reason, only where Ray cannot be imported; under CI (``CI`` set) that is an
 error instead, so a CI machine missing Ray cannot pass by skipping.
@@ -8,13 +9,7 @@ error instead, so a CI machine missing Ray cannot pass by skipping.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,7 +59,9 @@ def ray_instance() -> Iterator[str]:
     processes backend use its fork server in every later test (a different, slower start)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
+        address="local",  # ours, even while a `ray start` cluster runs on this machine
         num_cpus=2,
+        resources={"licence": 1},  # a custom resource, for the ops that ask for it
         object_store_memory=100 << 20,
         include_dashboard=False,
         log_to_driver=False,
@@ -220,105 +217,88 @@ def test_a_stubborn_op_gets_its_actor_killed(truepar_backend: str, tmp_path: Pat
     assert trace.totals.wall_s < 3.0
 
 
-# -- a two-node cluster, in a child process ----------------------------------------------------
-
-CLUSTER = r"""
-import json, os, sys, threading, time
-from pathlib import Path
-import ray
-from ray.cluster_utils import Cluster
-import truepar
-from truepar import Plan, Defaults, SleepOp, PythonOp
-
-base = Path(sys.argv[1])
-out = {}
-cluster = Cluster(initialize_head=True, head_node_args={
-    "num_cpus": 1, "object_store_memory": 75 << 20, "include_dashboard": False})
-try:
-    worker = cluster.add_node(num_cpus=1, object_store_memory=75 << 20)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
-    ops = [SleepOp(id=f"s{i}", seconds=0.3) for i in range(4)]
-    plan = Plan(name="two", ops=ops, defaults=Defaults(backend="ray", workers=2), base_dir=base)
-    trace = truepar.run(plan)
-    out["two"] = trace.to_json()
-
-    # Kill the worker node while its op runs: that op crashes, is retried elsewhere, and the
-    # run completes.
-    (base / "slow.py").write_text("import time\n\ndef slow(s):\n    time.sleep(s)\n    return s\n")
-    ops = [PythonOp(id=f"p{i}", call="slow:slow", args=(1.5,), retries=1) for i in range(2)]
-    plan = Plan(name="kill", ops=ops, defaults=Defaults(backend="ray", workers=2,
-                retry_backoff_s=0.01), base_dir=base)
-    threading.Timer(0.7, cluster.remove_node, args=(worker,)).start()
-    t0 = time.monotonic()
-    trace = truepar.run(plan)
-    out["kill"] = trace.to_json()
-    out["kill_s"] = time.monotonic() - t0
-    out["worker_node"] = worker.node_id
-finally:
-    ray.shutdown()
-    cluster.shutdown()
-print("RESULT " + json.dumps(out))
-"""
+# -- resource requests ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> dict[str, object]:
-    """The child's results: a run on two nodes, and a run whose worker node was killed."""
-    script = tmp_path / "cluster.py"
-    script.write_text(textwrap.dedent(CLUSTER))
-    env = {k: v for k, v in os.environ.items() if k != ENV_ADDRESS}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
+def test_requests_are_held_while_their_ops_run(truepar_backend: str, tmp_path: Path) -> None:
+    """Ops asking for the one ``licence`` there is, or for both CPUs, run one at a time (Ray
+    holds what they ask while they run); ops asking for nothing still overlap."""
+    mod = write_module(
+        tmp_path, "import os, time\n\ndef nap(s):\n    time.sleep(s)\n    return os.getpid()\n"
     )
-    try:
-        out, _ = proc.communicate(timeout=75)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # anything it left behind
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, out[-3000:]
-    result: dict[str, object] = json.loads(lines[-1][len("RESULT ") :])
-    return result
+    licensed = [
+        PythonOp(id=f"l{i}", call=f"{mod}:nap", args=(0.3,), custom_resources={"licence": 1})
+        for i in range(2)
+    ]
+    whole = [PythonOp(id=f"w{i}", call=f"{mod}:nap", args=(0.3,), num_cpus=2) for i in range(2)]
+    free = [SleepOp(id=f"f{i}", seconds=0.3) for i in range(2)]
+    for ops, most in ((licensed, 1), (whole, 1), (free, 2)):
+        trace = truepar.run(make_plan(tmp_path, ops, backend="ray", workers=4))
+        assert trace.ok, trace.results
+        assert overlaps(trace) == most, [op.id for op in ops]
+    assert all(s.node == ray.get_runtime_context().get_node_id() for s in trace.spans)
 
 
-@pytest.mark.timeout(100)
-def test_two_nodes_one_timeline_and_a_lost_node(
-    truepar_backend: str, two_nodes: dict[str, object]
+@pytest.mark.parametrize(
+    ("asks", "names"),
+    [({"num_gpus": 1}, "GPU 0"), ({"custom_resources": {"no_such_thing": 1}}, "no_such_thing 0")],
+)
+def test_a_request_the_cluster_never_has_fails_at_once(
+    truepar_backend: str, tmp_path: Path, asks: dict[str, object], names: str
 ) -> None:
-    two = two_nodes["two"]
-    assert isinstance(two, dict)
-    assert two["status"] == "ok"
-    spans = two["spans"]
-    assert len({s["node"] for s in spans}) == 2  # one actor per node
-    assert len(two["nodes"]) == 2
-    for node in two["nodes"]:
-        assert node["clock"]["uncertainty_ns"] >= 0
-    # One timeline: every span inside the run, and ops on both nodes overlapping in time.
-    for s in spans:
-        assert two["start_ns"] <= s["start_ns"] <= s["end_ns"] <= two["end_ns"]
-    node_a, node_b = {s["node"] for s in spans}
-    assert any(
-        a["start_ns"] < b["end_ns"] and b["start_ns"] < a["end_ns"]
-        for a in spans
-        if a["node"] == node_a
-        for b in spans
-        if b["node"] == node_b
-    )
+    """Ray would keep such a task pending forever: the op fails, saying why, and the rest runs."""
+    ops = [SleepOp(id="never", seconds=0.01, **asks), SleepOp(id="fine", seconds=0.01)]
+    trace = truepar.run(make_plan(tmp_path, ops, backend="ray", workers=2))
+    never = trace.results["never"]
+    assert never.status.value == "failed"
+    assert "no live node of the Ray cluster has" in (never.error or "")
+    assert names in (never.error or "")
+    assert trace.results["fine"].status.value == "ok"
 
-    kill = two_nodes["kill"]
-    assert isinstance(kill, dict)
-    assert kill["status"] == "ok", kill["results"]
-    crashed = [s for s in kill["spans"] if s["status"] == "crashed"]
-    assert crashed, kill["spans"]
-    assert {s["node"] for s in crashed} == {two_nodes["worker_node"]}
-    for s in crashed:  # retried, on the node still alive
-        retry = [r for r in kill["spans"] if r["op_id"] == s["op_id"] and r["attempt"] == 2]
-        assert retry and retry[0]["status"] == "ok"
-        assert retry[0]["node"] != two_nodes["worker_node"]
+
+def test_an_op_with_requests_times_out_and_its_task_is_cancelled(
+    truepar_backend: str, tmp_path: Path
+) -> None:
+    ops = [SleepOp(id="long", seconds=30, timeout=0.3, num_cpus=1)]
+    trace = truepar.run(make_plan(tmp_path, ops, backend="ray", workers=1))
+    assert trace.results["long"].status.value == "timeout"
+    # Its CPU is free again: an op asking for both CPUs can run.
+    again = [SleepOp(id="both", seconds=0.01, num_cpus=2)]
+    assert truepar.run(make_plan(tmp_path, again, backend="ray", workers=1)).ok
+
+
+# -- prove -------------------------------------------------------------------------------------
+
+
+def test_prove_runs_the_kernel_on_ray_last_checksums_verified(truepar_backend: str) -> None:
+    """``prove`` measures Ray as an experiment of its own, after every other one (Ray's threads
+    would otherwise turn the ``processes`` backend to a fork server for the runs after); run
+    here as prove runs it, on this module's instance, with a small kernel."""
+    from truepar.measure import kernels  # noqa: PLC0415 - measure sits above backends
+    from truepar.measure.bench import bench  # noqa: PLC0415
+    from truepar.measure.experiments import (  # noqa: PLC0415
+        LAST,
+        experiment_results,
+        experiments,
+    )
+    from truepar.measure.verdict import digest  # noqa: PLC0415
+    from truepar.plan.models import Plan  # noqa: PLC0415
+
+    n = kernels.calibrate(0.05)
+    catalogue = experiments(2, n)
+    assert [e.prefix for e in catalogue][-1] == LAST
+    assert catalogue[-1].backends == ("ray",)
+    assert all("ray" not in e.backends for e in catalogue[:-1])
+    assert [e.prefix for e in experiments(2, n, last=False)][-1] != LAST
+    last = catalogue[-1]
+    report = bench(
+        Plan(name=f"prove: {last.prefix}", ops=last.ops),
+        backends=last.backends,
+        workers=(2,),
+        repeat=1,
+    )
+    want = {op_id: digest(v) for op_id, v in last.expected_values.items()}
+    (result,) = experiment_results(LAST, report, want, gil=True, cores=2, tasks=2)
+    assert result.name == "kernel (last)/ray"
+    assert result.expected == "parallel"  # Ray runs pure Python on separate actor processes
+    assert result.checksums_ok and result.checked > 0 and result.wrong == 0

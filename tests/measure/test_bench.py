@@ -21,6 +21,9 @@ from truepar.measure.bench import configurations, summarize
 from truepar.measure.results import Sample
 from truepar.measure.verdict import Thresholds
 
+# Real parallelism is measured here: `make test` runs these alone, on idle cores.
+pytestmark = pytest.mark.idle_cores
+
 
 def fake_plan(
     tmp_path: Path, n: int = 4, duration: float = 1.0, cpu: float = 0.9, **kw: object

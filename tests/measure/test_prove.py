@@ -15,9 +15,12 @@ from helpers.cli import truepar as truepar_cli
 from helpers.cli import until_as_expected
 from truepar.engine.environment import cores_available, gil_enabled
 from truepar.evidence import check_schema, prove_evidence, recompute
-from truepar.evidence.reproduce import _compare
-from truepar.measure import kernels
+from truepar.evidence.reproduce import Measured, judge
+from truepar.measure import Thresholds, kernels
 from truepar.measure.prove import ProveReport, ProveResult, conclude, expected_verdict, prove
+
+# Real parallelism is measured here: `make test` runs these alone, on idle cores.
+pytestmark = pytest.mark.idle_cores
 
 GIL_MULTICORE = gil_enabled() and cores_available() >= 2
 needs_gil_and_cores = pytest.mark.skipif(
@@ -116,7 +119,9 @@ def test_bad_input() -> None:
 def report() -> ProveReport:
     # Real parallelism needs both cores idle: re-measure (at most twice) if a burst blurred it.
     return until_as_expected(
-        lambda: prove(tasks=2, repeat=2, warmup=0),
+        # Without Ray (``last=False``): its client's threads would stay in this test process;
+        # tests/backends/test_ray.py proves Ray's part, on its own instance.
+        lambda: prove(tasks=2, repeat=2, warmup=0, last=False),
         lambda rep: all(r.as_expected for r in rep.results),
     )
 
@@ -156,8 +161,8 @@ def test_every_checksum_was_verified(report: ProveReport) -> None:
             assert r.checked == 0  # its turn count is meant to vary
         else:
             # 2 tasks × 2 trials, in this configuration and in the baseline, plus the
-            # baseline's unmeasured priming run (there is no warmup trial): all verified
-            assert r.checked == 10 and r.wrong == 0, r
+            # unmeasured priming run of each (there is no warmup trial): all verified
+            assert r.checked == 12 and r.wrong == 0, r
 
 
 @needs_gil_and_cores
@@ -186,7 +191,10 @@ def test_json_shape(report: ProveReport) -> None:
 def test_the_cli_says_the_same_in_json(tmp_path: Path) -> None:
     out = tmp_path / "prove.json"
     proc = until_as_expected(
-        lambda: truepar_cli("prove", "--tasks", "2", "--repeat", "2", "--json", str(out)),
+        # --no-ray: kept cheap; tests/backends/test_ray.py proves Ray's part on its instance
+        lambda: truepar_cli(
+            "prove", "--tasks", "2", "--repeat", "2", "--json", str(out), "--no-ray"
+        ),
         lambda p: p.returncode == 0,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -249,16 +257,18 @@ def test_prove_evidence_reproduces_here(report: ProveReport, tmp_path: Path) -> 
     proc = truepar_cli("verify", str(path), "--reproduce", "--tolerance", "0.5")
     # Whether each speedup lands within ±50% depends on how busy this machine is; that the
     # rerun happened, with the recorded work, and was compared result by result does not.
-    # Unsigned (built here, never signed): 3 when everything else holds, 1 when a rerun differs.
-    assert proc.returncode in (1, 3), proc.stdout + proc.stderr
+    # Unsigned (built here, never signed): 3 when everything else holds, 1 when a rerun differs,
+    # 4 when a verdict flipped within the noise.
+    assert proc.returncode in (1, 3, 4), proc.stdout + proc.stderr
     assert "reproduce" in proc.stdout and "✓ recompute" in proc.stdout
     for r in report.results:
         assert f"{r.name}: speedup {r.speedup:.2f} then" in proc.stdout, proc.stdout
-    lines: list[str] = []
-    then = {"k/threads": ("k/threads", 1.0, "serialized"), "k/processes": ("k/p", 2.0, "parallel")}
-    now = {"k/threads": (1.1, "serialized"), "k/processes": (1.2, "parallel")}
-    assert not _compare(then, now, 0.25, lines)
-    assert lines[0].startswith("✓ k/threads: speedup 1.00 then, 1.10 now (+10%)")
-    assert (
-        lines[1] == "✗ k/p: speedup 2.00 then, 1.20 now (−40%), verdict parallel both — beyond ±25%"
-    )
+    t = Thresholds()
+    threads = Measured("k/threads", 1.0, (0.9, 1.1), "serialized", 1.0)
+    procs = Measured("k/p", 2.0, (1.9, 2.1), "parallel", 2.0)
+    outcome, line = judge(threads, Measured("", 1.1, (1.0, 1.2), "serialized", 1.0), 0.25, t)
+    assert outcome == "reproduced"
+    assert line.startswith("✓ k/threads: speedup 1.00 then, 1.10 now (+10%)")
+    outcome, line = judge(procs, Measured("", 1.2, (1.1, 1.3), "parallel", 2.0), 0.25, t)
+    assert outcome == "not_reproduced"
+    assert line == "✗ k/p: speedup 2.00 then, 1.20 now (−40%), verdict parallel both — beyond ±25%"

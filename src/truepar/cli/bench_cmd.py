@@ -11,26 +11,29 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from truepar.backends import backend_names
 from truepar.cli import backend_opts, evidence_opts
+from truepar.cli.bench_progress import ProgressView
+from truepar.cli.bench_table import show
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
-from truepar.cli.tree import VERDICT_STYLE, verification_tree
+from truepar.cli.tree import verification_tree
 from truepar.engine.environment import cores_available
 from truepar.errors import UsageError
 from truepar.evidence import bench_evidence, bench_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
+from truepar.measure.bench import configurations
 from truepar.measure.criteria import Criteria, validate
+from truepar.measure.early_stop import DEFAULT_STOP_RULE
 from truepar.measure.verdict import Verdict
 from truepar.plan.load import load_plan
 from truepar.plan.models import Plan
-from truepar.units import fmt_ratio, fmt_s
+
+# ``show`` is the bench table: ``report`` shows the benches of evidence with it too.
+__all__ = ("bench_command", "show")
 
 
 def _items(text: str, flag: str, example: str) -> list[str]:
@@ -73,10 +76,36 @@ def bench_command(
         str, typer.Option("--backends", "-b", help="Comma list of backends to compare.")
     ] = "threads,processes,async",
     workers: Annotated[
-        str, typer.Option("--workers", "-w", help="Comma list of worker counts.")
-    ] = "1,2,4,8",
-    repeat: Annotated[int, typer.Option("--repeat", "-r", help="Measured trials.")] = 5,
-    warmup: Annotated[int, typer.Option("--warmup", help="Discarded trials first.")] = 1,
+        str,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Comma list of worker counts (the sequential run is the 1-worker point).",
+        ),
+    ] = "2,4,8",
+    repeat: Annotated[
+        int | None,
+        typer.Option(
+            "--repeat",
+            "-r",
+            help=(
+                "Measured trials: exactly N. Default: 3 to 5 — a configuration stops after 3 "
+                "once its speedup's 95% interval is within ±5% and wholly above or below 1.1 "
+                "(docs/verdicts.md)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            "--warmup",
+            help=(
+                "Discarded trials of every configuration first. With 0, one unmeasured run "
+                "of the sequential baseline and of each backend at its most workers instead."
+            ),
+        ),
+    ] = 0,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON here (atomically).")
     ] = None,
@@ -104,7 +133,7 @@ def bench_command(
     backend_opts.use_address(address)
     names = _backends(backends)
     counts = _workers(workers)
-    if repeat < 1:
+    if repeat is not None and repeat < 1:
         raise UsageError(f"--repeat must be at least 1, not {repeat}")
     if warmup < 0:
         raise UsageError(f"--warmup must be 0 or more, not {warmup}")
@@ -136,8 +165,15 @@ def bench_command(
     )
     cores = cores_available()
     started = utc_now()
-    runs = (len(names) * len(counts) + 1) * (repeat + warmup)
-    err.print(f"benching {loaded.name}: {runs} runs at most", style="dim")
+    n_configs = len(configurations(names, counts))
+    rule = DEFAULT_STOP_RULE
+    trials = f"{repeat}" if repeat is not None else f"{rule.min_trials}–{rule.max_trials}"
+    err.print(
+        f"benching {loaded.name}: {n_configs} configurations × {trials} trials"
+        + (f" (+{warmup} warmup)" if warmup else ""),
+        style="dim",
+        markup=False,
+    )
 
     def save(report: BenchReport) -> None:
         if json_out is not None:
@@ -148,15 +184,18 @@ def bench_command(
     def evidence_of(report: BenchReport) -> dict[str, Any]:
         return bench_evidence(report, loaded, started_utc=started, ended_utc=utc_now(), cores=cores)
 
-    report = bench(
-        loaded,
-        backends=names,
-        workers=counts,
-        repeat=repeat,
-        warmup=warmup,
-        on_config=save,
-        cores=cores,
-    )
+    with ProgressView(err) as progress:
+        report = bench(
+            loaded,
+            backends=names,
+            workers=counts,
+            repeat=repeat,
+            warmup=warmup,
+            on_config=save,
+            cores=cores,
+            stop_rule=rule,
+            on_progress=progress.update,
+        )
     save(report)
     show(out, report)
     if json_out is not None:
@@ -186,44 +225,3 @@ def _gate(
     if require_speedup is None and require_verdict is None:
         return 0
     return 0 if validation.validated else 1
-
-
-def show(console: Console, report: BenchReport) -> None:
-    """The results table, each configuration's reasons, then the warnings."""
-    base = report.baseline
-    title = f"{report.plan} — bench, {report.repeat} trials"
-    if base is not None:
-        title += f"; sequential {fmt_s(base.wall_s)} (CV {base.wall_cv:.0%})"
-    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
-    for col in ("backend", "W", "wall", "speedup [95% CI]", "eff.", "cores", "work R"):
-        table.add_column(col, justify="left" if col == "backend" else "right", no_wrap=True)
-    table.add_column("bound eff.", justify="right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    for r in report.results:
-        lo, hi = r.speedup_ci
-        table.add_row(
-            r.backend,
-            str(r.workers),
-            fmt_s(r.wall_s),
-            f"{r.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
-            f"{r.efficiency:.0%}",
-            f"{r.cores_used:.2f}",
-            fmt_ratio(r.work_ratio),
-            f"{r.bound_efficiency:.2f}",
-            Text(r.verdict or "", style=VERDICT_STYLE.get(r.verdict or "", "")),
-        )
-    console.print(table)
-    for r in report.results:
-        console.print(f"[bold]{r.label}[/] {r.verdict}: " + "; ".join(r.reasons))
-        if r.failed_only_here:
-            console.print(f"  failed only here: {', '.join(r.failed_only_here)}")
-    for backend, fit in report.scaling.items():
-        if fit.get("diagnosis"):  # the USL fit, Karp–Flatt and the recommendation, in words
-            console.print(f"[bold]{backend}[/] scaling: {fit['diagnosis']}")
-        else:
-            console.print(
-                f"[bold]{backend}[/] scaling: recommended workers {fit['recommended_workers']} "
-                f"({fit['recommended_why']})"
-            )
-    for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")

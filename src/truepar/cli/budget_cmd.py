@@ -18,13 +18,15 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from truepar.agents.swarm_config import load_swarm
 from truepar.agents.swarm_plan import draft_plan, is_swarm_file
+from truepar.cli.layout import FREE_TEXT_MIN, fits, record
 from truepar.errors import UsageError
 from truepar.plan.load import load_plan
 from truepar.preflight import github
-from truepar.preflight.budgets import BudgetCheck, check_budget, live_quotas
+from truepar.preflight.budgets import BudgetCheck, ResourceCheck, check_budget, live_quotas
 from truepar.units import fmt_duration as duration_text
 
 PROVIDERS = ("github",)
@@ -74,7 +76,7 @@ def budget_command(
         for answer in answers.values():
             out.print(_live_table(answer))
         if check is not None:
-            out.print(_plan_table(check, loaded.name if loaded else ""))
+            _print_plan(out, check, loaded.name if loaded else "")
     return 1 if check is not None and check.with_action("fail") else 0
 
 
@@ -103,7 +105,8 @@ def _live_table(limits: github.RateLimits) -> Table:
     return table
 
 
-def _plan_table(check: BudgetCheck, plan_name: str) -> Table:
+def _print_plan(out: Console, check: BudgetCheck, plan_name: str) -> None:
+    """What the plan needs per resource: a table where it fits, else one record each."""
     table = Table(
         title=f"Budget of plan {plan_name!r}",
         title_justify="left",
@@ -111,27 +114,46 @@ def _plan_table(check: BudgetCheck, plan_name: str) -> Table:
         box=box.SIMPLE_HEAD,
     )
     for name in ("resource", "provider", "needs", "available", "policy", "would", "why"):
-        table.add_column(name, justify="right" if name in ("needs", "available") else "left")
-    for r in check.resources:
-        needs = f"{r.need.requests:g} req" + (f", {r.need.tokens} tok" if r.need.tokens else "")
-        if r.quota is not None:
-            available = f"{r.quota.remaining} / {r.quota.limit}"
-        else:
-            available = f"paced {r.paced}" if r.paced else "—"
-        would = {"ok": "run", "reduce": f"drop {len(r.dropped)} ops", "wait": "wait"}.get(
-            r.action, "refuse"
+        table.add_column(
+            name,
+            justify="right" if name in ("needs", "available") else "left",
+            no_wrap=name == "resource",
         )
-        if r.action == "wait":
-            would = f"wait {duration_text(r.wait_s)}"
-        table.add_row(
-            r.resource,
-            r.provider or "—",
-            needs,
-            available,
-            r.policy if r.provider else "—",
-            f"[{_ACTION_STYLE[r.action]}]{would}[/]",
-            escape(r.message),
-        )
+    rows = [_plan_row(r) for r in check.resources]
+    for row in rows:
+        table.add_row(*row[:-1], escape(row[-1]))
     if not check.resources:
         table.caption = "no op uses a resource with a rate limit or a provider"
-    return table
+    if fits(out, table, free={"why": FREE_TEXT_MIN}) or not rows:
+        out.print(table)
+        return
+    # Too narrow for the table (a CI log): each resource whole, then its numbers, then why.
+    out.print(table.title, markup=False)
+    for resource, provider, needs, available, policy, would, why in rows:
+        head = Text.assemble(
+            (resource, "bold"), f" · provider {provider} · policy {policy} · would "
+        )
+        head.append_text(Text.from_markup(would))
+        record(out, head, [Text(f"needs {needs} · available {available}"), Text(why)])
+
+
+def _plan_row(r: ResourceCheck) -> tuple[str, str, str, str, str, str, str]:
+    needs = f"{r.need.requests:g} req" + (f", {r.need.tokens} tok" if r.need.tokens else "")
+    if r.quota is not None:
+        available = f"{r.quota.remaining} / {r.quota.limit}"
+    else:
+        available = f"paced {r.paced}" if r.paced else "—"
+    would = {"ok": "run", "reduce": f"drop {len(r.dropped)} ops", "wait": "wait"}.get(
+        r.action, "refuse"
+    )
+    if r.action == "wait":
+        would = f"wait {duration_text(r.wait_s)}"
+    return (
+        r.resource,
+        r.provider or "—",
+        needs,
+        available,
+        r.policy if r.provider else "—",
+        f"[{_ACTION_STYLE[r.action]}]{would}[/]",
+        r.message,
+    )

@@ -11,15 +11,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 from rich.text import Text
 
+from truepar.cli.bench_table import Column, fitted_table
 from truepar.evidence import load_evidence
 from truepar.evidence.compare import compare
 
 STYLE = {"slower": "bold red", "faster": "green", "same": ""}
+
+
+def _columns(pct: int) -> tuple[Column, ...]:
+    """The configuration, the change and the verdicts are never left out; the walls, whose
+    ratio is the column beside them, go first when the table is too wide."""
+    return (
+        Column("config", justify="left", key=True),
+        Column("A wall", drop_order=1),
+        Column("B wall", drop_order=2),
+        Column(f"B/A [{pct}% CI]"),
+        Column("change", justify="left", key=True),
+        Column("verdict (A → B)", justify="left", key=True),
+    )
 
 
 def compare_command(
@@ -40,29 +52,29 @@ def compare_command(
         out.print(json.dumps(result.to_json(), indent=2), markup=False)
         return 0 if result.ok else 1
     pct = round(result.level * 100)
-    table = Table(
-        title=f"compare {a} → {b} (threshold {result.threshold:.0%}, {pct}% CI)",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-    )
-    for col in ("config", "A wall", "B wall", f"B/A [{pct}% CI]", "change", "verdict A → B"):
-        table.add_column(col, justify="right" if "wall" in col or "CI" in col else "left")
+    title = f"compare {a} → {b} (threshold {result.threshold:.0%}, {pct}% CI)"
+    rows: list[list[RenderableType]] = []
     for c in result.configs:
-        verdicts = f"{c.a_verdict or '–'} → {c.b_verdict or '–'}"
-        if c.verdict_change == "worse":
-            verdicts += " (worse)"
-        elif c.verdict_change == "better":
-            verdicts += " (better)"
-        table.add_row(
-            Text(c.label),
-            f"{c.a_wall_s:.3f} s",
-            f"{c.b_wall_s:.3f} s",
-            f"{c.ratio:.3f} [{c.ci[0]:.3f}–{c.ci[1]:.3f}]",
-            Text(c.change, style=STYLE[c.change]),
-            Text(verdicts, style="bold red" if c.verdict_change == "worse" else ""),
+        verdicts = c.a_verdict or "–"
+        if c.b_verdict != c.a_verdict:
+            verdicts += f" → {c.b_verdict or '–'}"
+        if c.verdict_change in ("worse", "better"):
+            verdicts += f" ({c.verdict_change})"
+        rows.append(
+            [
+                Text(c.label),
+                f"{c.a_wall_s:.3f} s",
+                f"{c.b_wall_s:.3f} s",
+                f"{c.ratio:.3f} [{c.ci[0]:.3f}–{c.ci[1]:.3f}]",
+                Text(c.change, style=STYLE[c.change]),
+                Text(verdicts, style="bold red" if c.verdict_change == "worse" else ""),
+            ]
         )
+    table, dropped = fitted_table(out, title, _columns(pct), rows)
     out.print(table)
+    if dropped:
+        left_out = ", ".join(c.heading for c in dropped)
+        out.print(f"[dim]left out to fit {out.width} columns: {left_out} (in --json)[/]")
     for warning in result.warnings:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"truepar: warning: {warning}", markup=False

@@ -4,7 +4,13 @@
 (b) mixed tool operations — ls, grep, read, bash and Python calls over a copy of this machine's
     Python standard library sources;
 (c) agent deployments — three sub-agents started at once as real subprocesses, each doing real
-    work over the machine's Python standard library in its own scratch folder.
+    work over the machine's Python standard library in its own scratch folder;
+and, where Ray is installed, pure-Python CPU work on Ray's warm actors (a local instance, started
+for it; how long that took is said, and counted in no run).
+
+A scenario that ``requires`` a module missing here is skipped, with a line saying what to install.
+Scenarios on a backend that leaves threads in this process (Ray's client) run after the others:
+afterwards the ``processes`` backend would start its workers from a fork server, slower.
 
 Each scenario: the sequential baseline and its parallel configurations (interleaved trials), the
 best configuration's verification tree, its bench JSON and its evidence (signed when a key
@@ -16,8 +22,10 @@ Exit 0 when every scenario is VALIDATED, 1 when one is not, 2 for bad input.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +37,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from truepar.backends import backend_class
 from truepar.cli.evidence_opts import EvidenceOutput
 from truepar.cli.report_outputs import MdOpt, ReportOutputs
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
@@ -57,6 +66,8 @@ class Scenario(BaseModel):
     backends: tuple[str, ...]
     workers: tuple[int, ...]
     min_speedup: float | None = None
+    #: Modules that must be importable here (``ray``): else the scenario is skipped, said why.
+    requires: tuple[str, ...] = ()
 
     @property
     def criteria(self) -> Criteria:
@@ -130,7 +141,8 @@ def demo_command(
     demo = load_demo(scenarios)
     _prepare(scenarios, demo, console)
     rows: list[tuple[Scenario, BenchReport, Validation]] = []
-    plans = {s.key: load_plan(scenarios / s.plan) for s in demo.scenario}
+    chosen = _runnable(demo.scenario, console)
+    plans = {s.key: load_plan(scenarios / s.plan) for s in chosen}
     writers = {
         s.key: EvidenceOutput(
             out / f"{s.key}.evidence.json",
@@ -140,11 +152,13 @@ def demo_command(
             ledger=ledger,
             console=console,
         )
-        for s in demo.scenario
+        for s in chosen
     }
-    for scenario in demo.scenario:
+    for scenario in chosen:
         plan = plans[scenario.key]
         console.print(f"\n[bold]{scenario.title}[/] — {len(plan.ops)} ops, benching…")
+        if "ray" in scenario.backends:
+            _start_ray(console)
         target = out / f"{scenario.key}.json"
         started = utc_now()
 
@@ -181,6 +195,34 @@ def demo_command(
     if any(not r.complete for _, r, _ in rows):
         return 130
     return 0 if all(v.validated for *_, v in rows) else 1
+
+
+def _runnable(scenarios: tuple[Scenario, ...], console: Console) -> list[Scenario]:
+    """The scenarios that can run here, those on a backend that leaves threads behind last."""
+    kept = []
+    for s in scenarios:
+        missing = [m for m in s.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            console.print(
+                f"skipped: {s.title} — needs {', '.join(missing)} "
+                f"(pip install 'truepar[{missing[0]}]')"
+            )
+        else:
+            kept.append(s)
+    return sorted(kept, key=lambda s: any(backend_class(b).leaves_threads for b in s.backends))
+
+
+def _start_ray(console: Console) -> None:
+    """Start (or join) Ray before its scenario, and say what that cost: seconds no run counts."""
+    from truepar.backends.ray import connect  # noqa: PLC0415 - imports Ray: only when needed
+
+    t0 = time.perf_counter()
+    session = connect()
+    where = "joined the Ray cluster" if session.address else "started a local Ray instance"
+    console.print(
+        f"{where} in {fmt_s(time.perf_counter() - t0)} (its warm actors start in the first "
+        "run's set-up: neither is counted in any run's time)"
+    )
 
 
 def _ledger_summary(report: BenchReport, validation: Validation) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from truepar.cli.layout import FREE_TEXT_MIN, fits, record
 from truepar.errors import UsageError
 from truepar.evidence import Ledger, summary_text
 from truepar.evidence.paths import default_ledger_path
@@ -35,24 +36,33 @@ def history_command(
         records = book.records(limit=limit)
         chain = book.verify_chain()
         path = book.path
-    table = Table(
-        title=f"{path} — {len(records)} record(s)",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-    )
+    title = f"{path} — {len(records)} record(s)"
+    table = Table(title=Text(title), title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
     for col in ("seq", "time (UTC)", "kind", "plan", "signer", "summary"):
         table.add_column(col, justify="right" if col == "seq" else "left", no_wrap=col != "summary")
-    for r in records:
-        table.add_row(
-            str(r.seq),
+    rows = [
+        (
+            r.seq,
             r.recorded_utc[:19].replace("T", " "),
-            Text(r.kind),
-            Text(r.plan),
-            Text(r.signer or "unsigned"),
-            Text(summary_text(r.kind, r.summary)),
+            r.kind,
+            r.plan,
+            r.signer or "unsigned",
+            summary_text(r.kind, r.summary),
         )
-    out.print(table)
+        for r in records
+    ]
+    for seq, when, kind, plan, signer, text in rows:
+        table.add_row(str(seq), when, Text(kind), Text(plan), Text(signer), Text(text))
+    if fits(out, table, free={"summary": FREE_TEXT_MIN}):
+        out.print(table)
+    else:
+        # Too narrow for the table (a CI log): each record's names on one line, the plan and
+        # its summary whole on the lines below.
+        out.print(title, markup=False, soft_wrap=True)
+        for seq, when, kind, plan, signer, text in rows:
+            head = Text.assemble((f"#{seq}", "bold"), f"  {when} UTC  {kind}  ")
+            head.append("unsigned" if signer == "unsigned" else f"signer {signer}")
+            record(out, head, [Text.assemble(("plan ", "dim"), plan), Text(text)])
     if not chain.ok:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"truepar: warning: the ledger's chain is broken — {chain.reason}; records from "

@@ -20,8 +20,9 @@ from rich.text import Text
 
 from truepar.agents.swarm_config import load_swarm
 from truepar.agents.swarm_plan import draft_plan, is_swarm_file, lint_swarm
+from truepar.cli.layout import FREE_TEXT_MIN, fits, record
 from truepar.plan.load import load_plan
-from truepar.preflight.lint import lint
+from truepar.preflight.lint import Finding, lint
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 
@@ -56,20 +57,31 @@ def lint_command(
         return 1 if errors else 0
     out = Console(highlight=False)
     if not findings:
-        out.print(f"{plan}: {len(loaded.ops)} ops, no findings")
+        out.print(f"{plan}: {len(loaded.ops)} ops, no findings", markup=False)
         return 0
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, show_lines=False)
     for col in ("rule", "severity", "ops", "finding and fix"):
         table.add_column(col, overflow="fold", no_wrap=col in ("rule", "severity"))
     for f in findings:
-        text = Text(f.message)
-        text.append(f"\nfix: {f.fix}", style="dim")
-        table.add_row(
-            f"{f.rule} {f.name}",
-            Text(f.severity, style=SEVERITY_STYLE[f.severity]),
-            ", ".join(f.ops),
-            text,
-        )
-    out.print(table)
-    out.print(f"{plan}: {errors} error(s), {len(findings) - errors} warning(s)")
+        table.add_row(f"{f.rule} {f.name}", _severity(f.severity), ", ".join(f.ops), _text(f))
+    if fits(out, table, free={"finding and fix": FREE_TEXT_MIN + 14}):
+        out.print(table)
+    else:
+        # Too narrow for the table (a CI log): the rule and its ops, then the finding and the
+        # fix as sentences, each on lines of its own.
+        for f in findings:
+            head = Text.assemble((f"{f.rule} {f.name}", "bold"), " · ", _severity(f.severity))
+            head.append(f" · {', '.join(f.ops)}")
+            record(out, head, [Text(f.message), Text(f"fix: {f.fix}", style="dim")])
+    out.print(f"{plan}: {errors} error(s), {len(findings) - errors} warning(s)", markup=False)
     return 1 if errors else 0
+
+
+def _severity(severity: str) -> Text:
+    return Text(severity, style=SEVERITY_STYLE[severity])
+
+
+def _text(finding: Finding) -> Text:
+    text = Text(finding.message)
+    text.append(f"\nfix: {finding.fix}", style="dim")
+    return text

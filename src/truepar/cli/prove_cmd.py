@@ -8,8 +8,9 @@ result verified, 1 otherwise, 2 for bad input, 130 when interrupted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from truepar.cli import evidence_opts
+from truepar.cli.layout import INDENT, fits, joined, record
 from truepar.cli.report_outputs import HtmlOpt, MdOpt, ReportOutputs, TraceOpt
 from truepar.cli.tree import VERDICT_STYLE
 from truepar.errors import UsageError
@@ -25,7 +27,7 @@ from truepar.evidence import prove_evidence, prove_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure.prove import ProveReport, prove
-from truepar.units import fmt_ratio
+from truepar.units import fmt_num, fmt_ratio
 
 
 def prove_command(
@@ -43,10 +45,15 @@ def prove_command(
     html_out: HtmlOpt = None,
     md: MdOpt = None,
     trace: TraceOpt = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray/--no-ray",
+            help="Also prove the ray backend where Ray is installed (after everything else).",
+        ),
+    ] = True,
 ) -> int:
     """Prove whether parallelism is real here: a checked kernel on every backend, and controls."""
-    if tasks < 2:
-        raise UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if tasks < 2:
         raise UsageError(f"--tasks must be at least 2 (tasks to run at once), not {tasks}")
     if repeat < 1:
@@ -68,7 +75,10 @@ def prove_command(
     )
     started = utc_now()
     report = prove(
-        tasks=tasks, repeat=repeat, on_progress=lambda s: err.print(f"proving: {s}", style="dim")
+        tasks=tasks,
+        repeat=repeat,
+        on_progress=lambda s: err.print(f"proving: {s}", style="dim"),
+        last=ray,
     )
     if json_out is not None:
         atomic_write_json(json_out, report.to_json())
@@ -96,37 +106,76 @@ def show(console: Console, report: ProveReport) -> None:
         f"{env.get('cores_available', '?')} core(s); {report.tasks} tasks × "
         f"{report.kernel_task_s:.2f} s kernel, {report.repeat} trials"
     )
+    show_results(console, title, [r.to_json() for r in report.results])
+    for line in report.conclusion:
+        console.print(line, markup=False)
+    for r in report.results:
+        if not (r.as_expected and r.checksums_ok):
+            console.print(Text.assemble((r.name, "bold"), f" {r.verdict}: " + "; ".join(r.reasons)))
+    for warning in report.warnings:
+        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
+
+
+def show_results(console: Console, title: str, results: Sequence[Mapping[str, Any]]) -> None:
+    """Prove's results (:meth:`ProveResult.to_json` shape): a table where its names fit whole,
+    otherwise one short record per result (names, verdict, then the numbers)."""
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
     table.add_column("name", no_wrap=True)
     table.add_column("backend", no_wrap=True)
     for col in ("W", "speedup [95% CI]", "cores", "work R"):
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("expected", no_wrap=True)
-    table.add_column("", no_wrap=True)
-    for r in report.results:
-        lo, hi = r.speedup_ci
-        good = r.as_expected and r.checksums_ok
-        mark = Text("✓", style="green") if good else Text("✗", style="bold red")
-        verdict = Text(r.verdict or "", style=VERDICT_STYLE.get(r.verdict or "", ""))
-        if not r.checksums_ok:
-            verdict.append(" (bad checksum)", style="bold red")
+    for col in ("verdict", "expected", ""):
+        table.add_column(col, no_wrap=True)
+    for r in results:
         table.add_row(
-            r.name,
-            r.backend,
-            str(r.workers),
-            f"{r.speedup:.2f}× [{lo:.2f}–{hi:.2f}]",
-            f"{r.cores_used:.2f}",
-            fmt_ratio(r.work_ratio),
-            verdict,
-            r.expected,
-            mark,
+            Text(str(r["name"])),
+            Text(str(r["backend"])),
+            str(r["workers"]),
+            _speedup(r),
+            fmt_ratio(r.get("cores_used")),
+            fmt_ratio(r.get("work_ratio")),
+            _verdict(r),
+            Text(str(r.get("expected"))),
+            _mark(r),
         )
-    console.print(table)
-    for line in report.conclusion:
-        console.print(line, markup=False)
-    for r in report.results:
-        if not (r.as_expected and r.checksums_ok):
-            console.print(f"[bold]{r.name}[/] {r.verdict}: " + "; ".join(r.reasons))
-    for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+    if fits(console, table):
+        console.print(table)
+        return
+    console.print(Text(title, style="italic"))
+    for r in results:
+        name, backend = str(r["name"]), str(r["backend"])
+        head = Text.assemble(_mark(r), " ", (name, "bold"))
+        if backend not in name:
+            head.append(f" ({backend})")
+        head.append(f" ×{r['workers']}: ")
+        head.append(_verdict(r))
+        if r.get("verdict") != r.get("expected"):
+            head.append(f", expected {r.get('expected')}")
+        numbers = [
+            f"speedup {_speedup(r)}",
+            f"cores used {fmt_ratio(r.get('cores_used'))}",
+            f"work ratio {fmt_ratio(r.get('work_ratio'))}",
+        ]
+        record(console, head, [joined(numbers, console.width - INDENT)])
+    console.print()
+
+
+def _good(r: Mapping[str, Any]) -> bool:
+    return bool(r.get("as_expected")) and bool(r.get("checksums_ok"))
+
+
+def _mark(r: Mapping[str, Any]) -> Text:
+    return Text("✓", style="green") if _good(r) else Text("✗", style="bold red")
+
+
+def _speedup(r: Mapping[str, Any]) -> str:
+    lo, hi = (r.get("speedup_ci") or [None, None])[:2]
+    return f"{fmt_num(r.get('speedup'))}× [{fmt_num(lo)}–{fmt_num(hi)}]"
+
+
+def _verdict(r: Mapping[str, Any]) -> Text:
+    verdict = str(r.get("verdict") or "—")
+    text = Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
+    if not r.get("checksums_ok", True):
+        text.append(" (bad checksum)", style="bold red")
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Literal
 
@@ -13,8 +14,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from truepar.cli.layout import INDENT, fits, joined, needed_width, record
 from truepar.engine.observer import Observer
-from truepar.records import RunTrace, Span, Status
+from truepar.records import OpResult, RunTrace, Span, Status
 from truepar.units import fmt_bytes, fmt_s
 
 STATUS_STYLE = {
@@ -107,27 +109,55 @@ class LiveProgress(Observer):
 #: Column, justification, minimum width; columns marked wide-only are left out below 100 columns.
 _COLUMNS: tuple[tuple[str, Literal["left", "right"], int, bool], ...] = (
     ("op", "left", 10, False),
-    ("tool", "left", 6, False),
-    ("status", "left", 9, False),
+    ("tool", "left", 4, False),
+    ("status", "left", 6, False),
     ("try", "right", 3, True),
     ("start", "right", 8, True),
     ("time", "right", 8, False),
     ("worker", "right", 6, True),
     ("cpu", "right", 8, False),
-    ("out", "right", 7, False),
+    ("out", "right", 5, False),
     ("summary", "left", 12, False),
 )
+_SUMMARY_MAX = 60
 
 
-def ops_table(console: Console, trace: RunTrace, limit: int | None = 40) -> None:
-    wide = console.width >= 100
+def _op_cells(trace: RunTrace, result: OpResult, span: Span | None) -> dict[str, str | Text]:
+    status = Text(result.status.value, style=STATUS_STYLE.get(result.status, ""))
+    if span is None:
+        reused = trace.resumed_from is not None and result.op_id in trace.resumed_from["reused"]
+        if reused:  # --resume took its result from the earlier trace: it did not run here
+            return {"op": result.op_id, "status": status, "summary": "reused: ok in the trace"}
+        return {"op": result.op_id, "status": status, "try": "0", "summary": result.error or ""}
+    failed = result.status is not Status.OK and span.error
+    return {
+        "op": result.op_id,
+        "tool": span.tool,
+        "status": status,
+        "try": str(result.attempts),
+        "start": fmt_s((span.start_ns - trace.start_ns) / 1e9),
+        "time": fmt_s(span.duration_s),
+        "worker": str(span.worker),
+        "cpu": "?" if span.cpu_s is None else fmt_s(span.cpu_s),
+        "out": fmt_bytes(span.bytes_out),
+        "summary": (span.error or "") if failed else span.summary,
+    }
+
+
+def _ops_grid(
+    title: str,
+    columns: Sequence[tuple[str, Literal["left", "right"], int, bool]],
+    rows: Sequence[dict[str, str | Text]],
+    summary_width: int,
+) -> Table:
     table = Table(
-        title=f"{trace.plan_name} — {trace.backend}, {trace.workers} workers",
+        title=Text(title),
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
     )
-    columns = [c for c in _COLUMNS if wide or not c[3]]
     for col, justify, min_width, _ in columns:
         table.add_column(
             col,
@@ -135,40 +165,87 @@ def ops_table(console: Console, trace: RunTrace, limit: int | None = 40) -> None
             no_wrap=True,
             overflow="ellipsis",
             min_width=min_width,
-            max_width=60 if col == "summary" else None,
+            max_width=summary_width if col == "summary" else None,
         )
+    for cells in rows:
+        table.add_row(*(Text(c) if isinstance(c, str) else c for c in _values(cells, columns)))
+    return table
+
+
+def _values(
+    cells: dict[str, str | Text], columns: Sequence[tuple[str, Literal["left", "right"], int, bool]]
+) -> list[str | Text]:
+    return [cells.get(col, "") for col, *_ in columns]
+
+
+def _op_records(
+    console: Console,
+    title: str,
+    columns: Sequence[tuple[str, Literal["left", "right"], int, bool]],
+    rows: Sequence[dict[str, str | Text]],
+) -> None:
+    """Ids too long for any table at this width (a CI log): one record per op, its id whole
+    on a line of its own, its numbers below, then its summary or error."""
+    console.print(title, markup=False)
+    names = [c[0] for c in columns[1:]]
+    for cells in rows:
+        facts: list[str | Text] = [
+            value if col in ("tool", "status") else f"{col} {value}"
+            for col, value in zip(names, _values(cells, columns[1:]), strict=True)
+            if str(value)
+        ]
+        lines: list[str | Text] = [joined(facts, console.width - INDENT)]
+        if str(cells.get("summary", "")):
+            lines.append(cells["summary"])
+        record(console, Text(str(cells["op"]), style="bold"), lines)
+
+
+def ops_table(console: Console, trace: RunTrace, limit: int | None = 40) -> None:
+    """One row per op. An op's id is never cut; the summary gets the room that is left (cut
+    with "…", or left out where there is too little), and an error that did not fit is
+    printed whole below the table."""
+    wide = console.width >= 100
+    title = f"{trace.plan_name} — {trace.backend}, {trace.workers} workers"
     last: dict[str, Span] = {s.op_id: s for s in trace.spans}
-    rows = list(trace.results.values())
-    shown = rows if limit is None else rows[:limit]
+    results = list(trace.results.values())
+    shown = results if limit is None else results[:limit]
+    rows = [_op_cells(trace, r, last.get(r.op_id)) for r in shown]
+    # Room for a summary: with every column where the width allows, else without the
+    # wide-only ones; where neither leaves 12 columns for it, no summary column at all.
+    narrow = [c for c in _COLUMNS if not c[3]]
+    table, room = None, 0
+    for columns in [[c for c in _COLUMNS if wide or not c[3]], narrow] if wide else [narrow]:
+        named = [c for c in columns if c[0] != "summary"]
+        base = _ops_grid(title, named, rows, 0)
+        # The summary column costs its width, its padding and one divider.
+        room = min(_SUMMARY_MAX, console.width - needed_width(console, base) - 3)
+        if room >= 12:
+            table = _ops_grid(title, columns, rows, room)
+            break
+    if table is None:
+        table, room = base, 0
+    cut: int | None = room
+    if fits(console, table):
+        console.print(table)
+    else:
+        _op_records(console, title, named, rows)
+        cut = None  # a record prints its error whole
     for result in shown:
         span = last.get(result.op_id)
-        status = Text(result.status.value, style=STATUS_STYLE.get(result.status, ""))
-        cells: dict[str, str | Text]
-        if span is None:
-            cells = {
-                "op": result.op_id,
-                "status": status,
-                "try": "0",
-                "summary": result.error or "",
-            }
-        else:
-            failed = result.status is not Status.OK and span.error
-            cells = {
-                "op": result.op_id,
-                "tool": span.tool,
-                "status": status,
-                "try": str(result.attempts),
-                "start": fmt_s((span.start_ns - trace.start_ns) / 1e9),
-                "time": fmt_s(span.duration_s),
-                "worker": str(span.worker),
-                "cpu": "?" if span.cpu_s is None else fmt_s(span.cpu_s),
-                "out": fmt_bytes(span.bytes_out),
-                "summary": (span.error or "") if failed else span.summary,
-            }
-        table.add_row(*(cells.get(col, "") for col, *_ in columns))
-    console.print(table)
-    if limit is not None and len(rows) > limit:
-        console.print(f"… and {len(rows) - limit} more ops (--all shows every one)")
+        error = result.error if span is None else span.error
+        if cut is None or result.status is Status.OK or not error:
+            continue
+        if Text(error).cell_len > cut:
+            console.print(
+                Text.assemble(
+                    (result.op_id, "bold"),
+                    " ",
+                    (result.status.value, STATUS_STYLE.get(result.status, "")),
+                    f": {error}",
+                )
+            )
+    if limit is not None and len(results) > limit:
+        console.print(f"… and {len(results) - limit} more ops (--all shows every one)")
 
 
 def summary(console: Console, trace: RunTrace) -> None:
@@ -176,23 +253,23 @@ def summary(console: Console, trace: RunTrace) -> None:
     env = trace.environment
     status_style = {"ok": "green", "failed": "red"}.get(trace.status.value, "magenta")
     word = "terminated" if trace.interrupted_by == "SIGTERM" else trace.status.value
-    line = Text.assemble(
-        (word.upper(), f"bold {status_style}"),
-        f" · wall {fmt_s(t.wall_s)} · Σ op time {fmt_s(t.sum_op_s)}"
-        f" · avg concurrency {t.avg_concurrency:.2f}"
-        f" · cores used {t.cores_used:.2f} of {env.cores_available}"
-        f" · {t.ok} ok of {t.ops} ops",
-        *(
-            (f", {n} {what}", STATUS_STYLE[s])
-            for n, what, s in (
-                (t.failed, "failed", Status.FAILED),
-                (t.skipped, "skipped", Status.SKIPPED),
-                (t.cancelled, "cancelled", Status.CANCELLED),
-            )
-            if n
-        ),
-    )
-    console.print(line)
+    count = Text(f"{t.ok} ok of {t.ops} ops")
+    for n, what, s in (
+        (t.failed, "failed", Status.FAILED),
+        (t.skipped, "skipped", Status.SKIPPED),
+        (t.cancelled, "cancelled", Status.CANCELLED),
+    ):
+        if n:
+            count.append(f", {n} {what}", style=STATUS_STYLE[s])
+    parts: list[Text | str] = [
+        Text(word.upper(), style=f"bold {status_style}"),
+        f"wall {fmt_s(t.wall_s)}",
+        f"Σ op time {fmt_s(t.sum_op_s)}",
+        f"avg concurrency {t.avg_concurrency:.2f}",
+        f"cores used {t.cores_used:.2f} of {env.cores_available}",
+        count,
+    ]
+    console.print(joined(parts, console.width))
     if trace.abandoned_threads:
         console.print(
             f"[yellow]warning:[/] {trace.abandoned_threads} thread(s) could not be "

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from truepar.backends import backend_names
 from truepar.cli import backend_opts, evidence_opts, render
+from truepar.engine.resume import Resumption, plan_resume, resume_planned
 from truepar.engine.run import check_workers, run
 from truepar.errors import UsageError
 from truepar.evidence import run_evidence, run_summary
@@ -35,6 +36,15 @@ def run_command(
     ] = False,
     all_ops: Annotated[bool, typer.Option("--all", help="Show every op in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
+    resume_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="A trace of this plan (its --json, or the run's evidence): run again only the "
+            "ops that did not end ok there, and those after them; reuse the others' results.",
+            show_default=False,
+        ),
+    ] = None,
     address: backend_opts.AddressOpt = None,
     evidence: evidence_opts.EvidenceOpt = None,
     no_evidence: evidence_opts.NoEvidenceOpt = False,
@@ -51,6 +61,15 @@ def run_command(
         check_writable(json_out, "--json")
     loaded = load_plan(plan)
     out = Console(highlight=False)
+    resumption = plan_resume(loaded, resume_from) if resume_from is not None else None
+    if resumption is not None and not resumption.rerun:
+        done = f"nothing to rerun: all {len(loaded.ops)} ops ended ok in {resume_from}"
+        out.print(done, markup=False)
+        if json_out is not None:
+            trace = resume_planned(resumption, backend=backend, workers=workers)
+            atomic_write_json(json_out, trace.to_json())
+            out.print(f"trace written to {json_out}", markup=False)
+        return 0
     writer = evidence_opts.EvidenceOutput.optional(
         evidence,
         off=no_evidence,
@@ -64,7 +83,10 @@ def run_command(
     progress = render.LiveProgress(Console(stderr=True), enabled=not quiet)
     with progress:
         # The run refuses an unsafe plan and checks its live budgets first (checks=True).
-        trace = run(loaded, backend=backend, workers=workers, observer=progress)
+        if resumption is None:
+            trace = run(loaded, backend=backend, workers=workers, observer=progress)
+        else:
+            trace = resume_planned(resumption, backend=backend, workers=workers, observer=progress)
     ended = utc_now()
     if json_out is not None:
         atomic_write_json(json_out, trace.to_json())
@@ -72,6 +94,8 @@ def run_command(
         render.ops_table(out, trace, limit=None if all_ops else 40)
     if explain:
         render.explain(out, trace)
+    if resumption is not None and resume_from is not None and not quiet:
+        out.print(_resumed(resumption, resume_from), markup=False)
     render.summary(out, trace)
     if json_out is not None:
         out.print(f"trace written to {json_out}")
@@ -81,3 +105,14 @@ def run_command(
     if trace.interrupt_exit_code is not None:
         return trace.interrupt_exit_code
     return 0 if trace.ok else 1
+
+
+def _resumed(resumption: Resumption, source: Path) -> str:
+    """One line: how many ops the trace gave, and which ran again."""
+    again = resumption.rerun
+    shown = ", ".join(again[:8]) + (f" and {len(again) - 8} more" if len(again) > 8 else "")
+    reused = len(resumption.reused)
+    return (
+        f"resumed from {source}: {reused} op{'s' * (reused != 1)} reused (ok there), "
+        f"{len(again)} run again: {shown}"
+    )

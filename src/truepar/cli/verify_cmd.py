@@ -1,8 +1,9 @@
 """``truepar verify``: print the library's verification report (:func:`truepar.evidence.verify`).
 
 Exit codes: 0 VALID (signed, every check passed) · 1 INVALID (a check failed, named in the
-output: the evidence was changed, or its numbers do not hold) · 2 the file cannot be read as
-evidence at all (one line) · 3 UNSIGNED (every check passed, but no key signed it).
+output: the evidence was changed, its numbers do not hold, or the rerun refutes it) · 2 the file
+cannot be read as evidence at all (one line) · 3 UNSIGNED (every check passed, but no key signed
+it) · 4 UNCONFIRMED (nothing failed, but ``--reproduce`` flipped a verdict within the noise).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from truepar.cli import backend_opts
 from truepar.errors import UsageError
 from truepar.evidence import Check, verify
 
-OK, BAD, SKIP, MISSING = "✓", "✗", "–", "!"
+OK, BAD, SKIP, MISSING, NOISE = "✓", "✗", "–", "!", "≈"
+
+#: The exit code of each verdict (2 is bad input, raised before any check).
+EXIT = {"VALID": 0, "INVALID": 1, "UNSIGNED": 3, "UNCONFIRMED": 4}
 
 
 def _line(out: Console, check: Check) -> None:
@@ -25,6 +30,7 @@ def _line(out: Console, check: Check) -> None:
         "failed": (BAD, "bold red"),
         "skipped": (SKIP, "dim"),
         "missing": (MISSING, "yellow"),
+        "noise": (NOISE, "yellow"),
     }[check.status]
     text = check.text
     if check.name == "trust" and check.status == "skipped":
@@ -57,14 +63,22 @@ def verify_command(
         float,
         typer.Option("--tolerance", help="With --reproduce: relative speedup tolerance."),
     ] = 0.25,
+    address: backend_opts.AddressOpt = None,
 ) -> int:
-    """Check evidence: schema, signature, signer's trust, and every derived number."""
+    """Check evidence: schema, signature, signer's trust, and every derived number.
+
+    Exit 0 VALID · 1 INVALID · 2 unusable input · 3 UNSIGNED
+    · 4 UNCONFIRMED: --reproduce flipped a verdict within noise.
+    """
     if evidence is None and ledger is None:
         raise UsageError("give an EVIDENCE file, or --ledger PATH, or both")
     if reproduce_ and evidence is None:
         raise UsageError("--reproduce needs an EVIDENCE file")
     if reproduce_ and not tolerance >= 0:
         raise UsageError(f"--tolerance must be 0 or more, not {tolerance}")
+    if address is not None and not reproduce_:
+        raise UsageError("--address is where --reproduce reruns on Ray: give --reproduce too")
+    backend_opts.use_address(address)
     if ledger is not None and not ledger.exists():
         raise UsageError(f"--ledger {str(ledger)!r}: no such file")
     try:
@@ -85,11 +99,17 @@ def verify_command(
     for check in report.checks:
         _line(out, check)
     verdict = report.verdict
-    if verdict == "UNSIGNED":
+    if verdict == "UNCONFIRMED":
+        out.print(
+            "[bold yellow]UNCONFIRMED[/] — not reproduced within noise: a verdict flipped here, "
+            "but the intervals cannot tell the two apart (bench with more --repeat, on a "
+            "quieter machine)"
+        )
+    elif verdict == "UNSIGNED":
         out.print(
             "[bold yellow]UNSIGNED[/] — the numbers hold, but no key signed them "
             "(truepar keys init makes one)"
         )
-        return 3
-    out.print("[bold green]VALID[/]" if verdict == "VALID" else "[bold red]INVALID[/]")
-    return 0 if verdict == "VALID" else 1
+    else:
+        out.print("[bold green]VALID[/]" if verdict == "VALID" else "[bold red]INVALID[/]")
+    return EXIT[verdict]

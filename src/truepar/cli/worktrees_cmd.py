@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from truepar.agents.inventory import CleanItem, WorktreeInfo, clean, list_worktrees
+from truepar.cli.layout import FREE_TEXT_MIN, fits, record
 
 worktrees_app = typer.Typer(
     help="List and clean the git worktrees agents work in.", no_args_is_help=True
@@ -32,6 +33,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print only a JSON object 
 
 def _yes_no(value: bool | None) -> str:
     return "?" if value is None else "yes" if value else "no"
+
+
+def _branch(w: WorktreeInfo) -> Text:
+    return Text(w.branch or "(detached)", style="bold red" if w.detached else "")
 
 
 def _state(w: WorktreeInfo) -> str:
@@ -64,17 +69,26 @@ def list_command(repo: RepoArg = Path("."), json_out: JsonOpt = False) -> int:
         title_justify="left",
     )
     for col in ("path", "branch", "head", "state", "dirty", "merged"):
-        table.add_column(col, no_wrap=col != "path")
+        table.add_column(col, no_wrap=col != "state")
     for w in entries:
         table.add_row(
             Text(str(w.path)),
-            Text(w.branch or "(detached)", style="bold red" if w.detached else ""),
+            _branch(w),
             (w.head or "")[:10],
             Text(_state(w)),
             _yes_no(w.dirty),
             "-" if w.main else _yes_no(w.merged),
         )
-    out.print(table)
+    if fits(out, table):
+        out.print(table)
+    else:
+        # Too narrow for the table (a CI log): each path whole, its facts on the next line.
+        out.print(table.title, markup=False, soft_wrap=True)
+        for w in entries:
+            facts = Text.assemble("branch ", _branch(w), f" · head {(w.head or '')[:10]}")
+            facts.append(f" · state {_state(w)} · dirty {_yes_no(w.dirty)}")
+            facts.append(f" · merged {'-' if w.main else _yes_no(w.merged)}")
+            record(out, Text(str(w.path), style="bold"), [facts])
     for w in entries:
         if w.locked and w.lock_reason:
             out.print(f"{w.path}: locked: {w.lock_reason}", markup=False)
@@ -120,19 +134,24 @@ def clean_command(
         title_justify="left",
     )
     for col in ("action", "path", "branch", "why"):
-        table.add_column(col, no_wrap=col == "action")
+        table.add_column(col, no_wrap=col != "why")
+    rows = []
     for item in items:
         style = "yellow" if item.action == "kept" else "green"
         branch = item.branch or "-"
         if item.branch_deleted:
             branch += " (deleted)" if not dry_run else " (would delete)"
-        table.add_row(
-            Text(item.action, style=style),
-            Text(item.path),
-            Text(branch),
-            Text("; ".join(item.reasons)),
-        )
-    out.print(table)
+        rows.append((Text(item.action, style=style), item.path, branch, "; ".join(item.reasons)))
+    for action, path, branch, why in rows:
+        table.add_row(action, Text(path), Text(branch), Text(why))
+    if fits(out, table, free={"why": FREE_TEXT_MIN}):
+        out.print(table)
+    else:
+        # Too narrow for the table (a CI log): each path whole, then its branch and the why.
+        out.print(table.title, markup=False, soft_wrap=True)
+        for action, path, branch, why in rows:
+            lines = [Text(f"branch {branch}")] + ([Text(why)] if why else [])
+            record(out, Text.assemble(action, " ", (path, "bold")), lines)
     for item in items:
         if item.ignored and item.action != "kept":
             deleted = "would delete" if dry_run else "deleted"

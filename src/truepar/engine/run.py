@@ -28,6 +28,7 @@ from truepar.engine.ratelimit import build_gates
 from truepar.engine.scheduler import Scheduler
 from truepar.engine.signals import Interrupt, interrupts
 from truepar.errors import BackendUnavailable, TrueparWarning, UsageError
+from truepar.plan.digest import plan_digest
 from truepar.plan.graph import build_graph
 from truepar.plan.load import load_plan, plan_from_dict
 from truepar.plan.models import Plan
@@ -67,13 +68,14 @@ def run(
     is the one way to skip them — for a caller that has made them itself and passes what the
     budget check decided as ``budget`` (ops it dropped are recorded ``skipped``).
     """
-    checked, budget = _checked(as_plan(plan), checks, budget)
+    given = as_plan(plan)
+    checked, budget = _checked(given, checks, budget)
     name, width = _choose(checked, backend, workers, backend_instance)
     main = backend_instance or create_backend(name, width)
     loop = main.new_event_loop()
     try:
         with interrupts(loop) as interrupt:
-            return loop.run_until_complete(
+            trace = loop.run_until_complete(
                 _run(
                     checked,
                     name,
@@ -85,6 +87,7 @@ def run(
                     budget=budget,
                 )
             )
+        return dataclasses.replace(trace, plan_sha256=plan_digest(given))
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_default_executor())
@@ -106,7 +109,7 @@ async def arun(
 
     The checks may wait for a budget to refill or ask GitHub: they run off the loop.
     """
-    checked = as_plan(plan)
+    given = checked = as_plan(plan)
     if checks:
         checked, budget = await asyncio.to_thread(_checked, checked, checks, budget)
     name, width = _choose(checked, backend, workers, backend_instance)
@@ -115,7 +118,7 @@ async def arun(
             f"the {name} backend runs on a virtual clock in its own loop: use run(), not arun()"
         )
     main = backend_instance or create_backend(name, width)
-    return await _run(
+    trace = await _run(
         checked,
         name,
         width,
@@ -125,6 +128,7 @@ async def arun(
         own_main=backend_instance is None,
         budget=budget,
     )
+    return dataclasses.replace(trace, plan_sha256=plan_digest(given))
 
 
 def check_workers(width: int) -> None:

@@ -6,7 +6,8 @@
 4. **recompute** — every derived number follows from the raw samples, and those samples are
    physically possible (:mod:`truepar.evidence.recompute`, :mod:`truepar.evidence.physics`).
 5. **reproduce** (when asked) — rerun the plan here: the same verdicts, speedups within a
-   tolerance (:mod:`truepar.evidence.reproduce`).
+   tolerance (:mod:`truepar.evidence.reproduce`); a verdict that flipped within the noise of
+   the measurements is ``noise``: neither confirmed nor refuted.
 
 and, given a ledger, its hash chain. ``truepar verify`` prints this report; it decides nothing
 of its own.
@@ -28,10 +29,12 @@ from truepar.evidence.signing import NOT_SIGNED, check_signature
 
 #: ``missing``: a signature that is not there — not a failure of the numbers, and not a
 #: signature that no longer matches (that one ``failed``: the evidence was changed).
-CheckStatus = Literal["ok", "failed", "skipped", "missing"]
-#: What a report concludes: signed and every check passed; nothing failed but nobody signed it;
-#: a check failed (the evidence was changed, or its numbers do not hold).
-Verdict = Literal["VALID", "UNSIGNED", "INVALID"]
+#: ``noise``: the rerun gave another verdict, but within the noise of the measurements.
+CheckStatus = Literal["ok", "failed", "skipped", "missing", "noise"]
+#: What a report concludes, the first that applies: a check failed (the evidence was changed,
+#: its numbers do not hold, or the rerun refutes it); the rerun flipped a verdict within the
+#: noise (not reproduced, not refuted); nobody signed it; signed and every check passed.
+Verdict = Literal["INVALID", "UNCONFIRMED", "UNSIGNED", "VALID"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +60,18 @@ class VerifyReport:
 
     @property
     def valid(self) -> bool:
-        """Signed (when there is a document), and no check failed."""
-        return all(c.ok and c.status != "missing" for c in self.checks)
+        """Signed (when there is a document), no check failed, and a rerun (when asked)
+        reproduced every verdict."""
+        return all(c.status in ("ok", "skipped") for c in self.checks)
 
     @property
     def verdict(self) -> Verdict:
-        if not all(c.ok for c in self.checks):
+        statuses = {c.status for c in self.checks}
+        if "failed" in statuses:
             return "INVALID"
-        return "VALID" if self.valid else "UNSIGNED"
+        if "noise" in statuses:
+            return "UNCONFIRMED"
+        return "UNSIGNED" if "missing" in statuses else "VALID"
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -152,16 +159,18 @@ def _document_checks(path: Path, trust: Trust | None, tolerance: float | None) -
     )
     if tolerance is not None:
         rep = reproduce(doc, tolerance=tolerance)
-        checks.append(
-            Check(
-                "reproduce",
-                "ok" if rep.ok else "failed",
-                f"verdicts equal and speedups within ±{tolerance * 100:g}% here"
-                if rep.ok
-                else f"the rerun here differs (tolerance ±{tolerance * 100:g}%)",
-                tuple(rep.lines),
-            )
-        )
+        pct = f"±{tolerance * 100:g}%"
+        outcomes: dict[str, tuple[CheckStatus, str]] = {
+            "reproduced": ("ok", f"verdicts equal and speedups within {pct} here"),
+            "within_noise": (
+                "noise",
+                f"not reproduced within noise: a verdict flipped here, inside the noise of "
+                f"the measurements (speedups within {pct})",
+            ),
+            "not_reproduced": ("failed", f"the rerun here differs (tolerance {pct})"),
+        }
+        status, text = outcomes[rep.outcome]
+        checks.append(Check("reproduce", status, text, tuple(rep.lines)))
     return checks
 
 

@@ -51,6 +51,9 @@ _PLAN_FIELDS = frozenset(
         "max_output_tokens",
         "tags",
         "retries",
+        "num_cpus",
+        "num_gpus",
+        "custom_resources",
     }
 )
 #: Only ``bash`` takes ``reads``/``writes``: the others' paths follow from their arguments.

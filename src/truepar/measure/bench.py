@@ -3,6 +3,8 @@
 Every trial runs the sequential baseline and each configuration once, in an order rotated from
 one trial to the next, so that drift of the machine (a frequency change, a neighbour's job) hits
 all of them alike; speedups are then paired within trials. Warmup trials are run and discarded.
+Without an exact ``repeat``, each configuration stops once its speedup interval is tight
+(:mod:`truepar.measure.early_stop`), and the report records which stopped early and why.
 Ctrl-C stops the bench between or during runs and returns what was measured, marked incomplete.
 """
 
@@ -19,16 +21,28 @@ from truepar.engine.environment import environment
 from truepar.engine.run import as_plan, run
 from truepar.errors import UsageError
 from truepar.measure import noise, usl
-from truepar.measure.results import BenchReport, Config, ConfigResult, Sample
+from truepar.measure.early_stop import (
+    DEFAULT_STOP_RULE,
+    BenchProgress,
+    Config,
+    Schedule,
+    StopRule,
+)
+from truepar.measure.results import BenchReport, ConfigResult, Sample
 from truepar.measure.stats import bootstrap_median_ci, cv, median, paired_speedup
 from truepar.measure.verdict import DEFAULT_THRESHOLDS, Measures, Thresholds, decide, work_ratio
 from truepar.plan.graph import build_graph
 from truepar.plan.models import Plan
 from truepar.preflight import check_plan
-from truepar.records import RunStatus
+from truepar.records import RunStatus, RunTrace
 
 # The records of a bench live in results.py; they are re-exported here for callers.
 __all__ = ("BenchReport", "ConfigResult", "Sample", "bench", "configurations", "summarize")
+
+#: Worker counts benched by default. The sequential baseline is every backend's 1-worker point
+#: (a run of a whole plan one op at a time, the slowest run of a trial), so ``1`` is left out:
+#: ask for it (``workers=(1, 2, 4, 8)``) to measure what a backend costs on one worker.
+DEFAULT_WORKERS = (2, 4, 8)
 
 
 def configurations(backends: Sequence[str], workers: Sequence[int]) -> list[Config]:
@@ -49,23 +63,32 @@ def bench(
     plan: Plan | str | Path | Mapping[str, Any],
     *,
     backends: Sequence[str] = ("threads", "processes", "async"),
-    workers: Sequence[int] = (1, 2, 4, 8),
-    repeat: int = 5,
-    warmup: int = 1,
+    workers: Sequence[int] = DEFAULT_WORKERS,
+    repeat: int | None = None,
+    warmup: int = 0,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     on_config: Callable[[BenchReport], None] | None = None,
     cores: int | None = None,
     checks: bool = True,
+    stop_rule: StopRule = DEFAULT_STOP_RULE,
+    on_progress: Callable[[BenchProgress], None] | None = None,
 ) -> BenchReport:
     """Measure ``plan`` sequentially and on every backend × worker count; judge each.
 
+    ``repeat``: exactly that many measured trials per configuration. Without it (the default)
+    ``stop_rule`` decides: at least its ``min_trials``, then a configuration stops once its
+    speedup interval is tight, at most ``max_trials`` (:mod:`truepar.measure.early_stop`); the
+    report's ``early_stop`` says which stopped early and why.
     ``on_config`` is called with the report so far after every run, so a caller can save
     partial results (the report says ``complete=False`` until the last run is in).
+    ``warmup``: discarded trials of every configuration first; with 0, one unmeasured run of the
+    baseline and of each other backend at its most workers takes the one-time costs instead.
+    ``on_progress`` is called before every run with where the bench is and the time left.
     ``cores`` is the cores available to the physical lower bound (default: this machine's).
     ``checks``: the pre-run checks of :func:`truepar.run`, made once for the whole bench.
     """
     checked = as_plan(plan)
-    if repeat < 1:
+    if repeat is not None and repeat < 1:
         raise UsageError(f"repeat must be at least 1, not {repeat}")
     if warmup < 0:
         raise UsageError(f"warmup must be 0 or more, not {warmup}")
@@ -78,39 +101,66 @@ def bench(
         checked, budget = pre.plan, pre.decision
     load = noise.load_average()
     samples: list[Sample] = []
+    schedule = Schedule(configs, warmup, repeat, stop_rule, thresholds.min_speedup)
 
     def report(complete: bool) -> BenchReport:
-        return summarize(
-            checked, configs, samples, thresholds, load, repeat, warmup, complete, cores
+        out = summarize(
+            checked, configs, samples, thresholds, load, schedule.cap, warmup, complete, cores
         )
+        return dataclasses.replace(out, early_stop=schedule.record())
+
+    def one_run(trial: int, left: Sequence[Config]) -> RunTrace:
+        if on_progress is not None:
+            on_progress(schedule.progress(trial, left))
+        backend, width = left[0]
+        trace = run(checked, backend=backend, workers=width, checks=False, budget=budget)
+        if trace.status is not RunStatus.INTERRUPTED:
+            schedule.ran(left[0], trial, trace.totals.wall_s, warmup=trial < warmup)
+        return trace
 
     try:
         if warmup == 0:
             # Without a warmup trial, the first run pays one-time costs (imports, the first
             # import of each op's module, cold caches) that would land on whichever
             # configuration comes first — the baseline, in trial 0 — and tilt every ratio.
-            # One unmeasured baseline run takes them.
-            base_backend, base_width = configs[0]
-            primed = run(
-                checked, backend=base_backend, workers=base_width, checks=False, budget=budget
-            )
-            if primed.status is RunStatus.INTERRUPTED:
-                return report(complete=False)
-            # Kept as a warmup sample (trial -1): never in the statistics, but its results tell
-            # an op that answers differently on every run from one that changed under load.
-            samples.append(Sample.of(-1, True, primed))
-        for trial in range(warmup + repeat):
-            shift = trial % len(configs)
-            for backend, width in configs[shift:] + configs[:shift]:
-                trace = run(checked, backend=backend, workers=width, checks=False, budget=budget)
+            # One unmeasured baseline run takes them, and one run of each other backend at its
+            # most workers takes that backend's (its modules, a fork server, its first pool):
+            # every later run of a backend starts its own workers, so a run per configuration
+            # (a warmup trial) would take no more than these and cost a whole trial.
+            primers = _primers(configs)
+            for i in range(len(primers)):
+                primed = one_run(-1, primers[i:])
+                if primed.status is RunStatus.INTERRUPTED:
+                    return report(complete=False)
+                # Kept as warmup samples (trial -1): never in the statistics, but the baseline's
+                # results tell an op that answers differently on every run from one that
+                # changed under load.
+                samples.append(Sample.of(-1, True, primed))
+        for trial in schedule.trials():
+            order = schedule.order(trial)
+            if not order:
+                break  # every configuration has stopped early
+            for i in range(len(order)):
+                trace = one_run(trial, order[i:])
                 if trace.status is RunStatus.INTERRUPTED:
                     return report(complete=False)
                 samples.append(Sample.of(trial, trial < warmup, trace))
                 if on_config is not None:
                     on_config(report(complete=False))
+            schedule.end_trial(trial)
     except KeyboardInterrupt:
         return report(complete=False)
     return report(complete=True)
+
+
+def _primers(configs: Sequence[Config]) -> list[Config]:
+    """The baseline, then each other backend at its most workers: what ``warmup=0`` runs first."""
+    base = configs[0]
+    widest: dict[str, int] = {}
+    for backend, width in configs[1:]:
+        if backend != base[0]:
+            widest[backend] = max(width, widest.get(backend, 0))
+    return [base, *widest.items()]
 
 
 def _by_config(samples: Sequence[Sample]) -> dict[Config, list[Sample]]:

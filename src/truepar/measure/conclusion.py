@@ -16,7 +16,7 @@ def conclude(
     """The plain-language conclusion: one line per kernel backend, one for the controls, and
     an overall line."""
     lines: list[str] = []
-    kernel = [r for r in results if r.name.startswith("kernel/")]
+    kernel = [r for r in results if _is_kernel(r)]
     controls = [r for r in results if r.name.startswith("control: ")]
     for r in kernel:
         lines.append(_backend_line(r, gil=gil, cores=cores))
@@ -41,8 +41,13 @@ def conclude(
     return lines
 
 
+def _is_kernel(r: ProveResult) -> bool:
+    """The kernel's results: ``kernel/…``, and ``kernel (last)/…`` (Ray, run after the rest)."""
+    return r.name.split("/")[0] in ("kernel", "kernel (last)")
+
+
 def _backend_line(r: ProveResult, *, gil: bool, cores: int) -> str:
-    backend = r.name.removeprefix("kernel/")
+    backend = r.name.split("/", 1)[1]
     numbers = f"{r.cores_used:.2f} cores used, {r.speedup:.2f}× with {r.workers} tasks"
     if not r.checksums_ok:
         return (
@@ -87,7 +92,7 @@ def _overall(results: Sequence[ProveResult], *, gil: bool, cores: int, complete:
             f"overall: NOT AS EXPECTED — {', '.join(r.name for r in missed)}: see the reasons; "
             "a busy machine or short tasks blur verdicts (check the load, use --repeat 5)"
         )
-    real = [r for r in results if r.name.startswith("kernel/") and r.verdict == "parallel"]
+    real = [r for r in results if _is_kernel(r) and r.verdict == "parallel"]
     if not real:
         return (
             f"overall: Python code does not run in parallel here ({cores} core(s)); "

@@ -30,6 +30,9 @@ SLEEP_S = 0.2
 HASH_MIB, HASH_ROUNDS = 32, 8
 #: Each decoy task loops this long by the clock.
 DECOY_S = 0.25
+#: The prefix of the kernel's run on backends that leave threads in this process (Ray): it
+#: comes after every other experiment, so it cannot change how they run.
+LAST = "kernel (last)"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,7 +56,6 @@ def expected_verdict(
     if experiment == "decoy":
         # Without a GIL and with a core per task, a time-bounded loop loses no work.
         return "suspect" if gil or tasks > cores else "parallel"
-    # the kernel
     # the kernel: what the backend can do with pure-Python CPU work (an unknown one: assume all)
     cls = known_backend_class(backend)
     parallel = cls.cpu_parallel if cls is not None else "yes"
@@ -62,9 +64,11 @@ def expected_verdict(
     return "parallel" if multi else "serialized"
 
 
-def experiments(tasks: int, n: int) -> list[_Experiment]:
+def experiments(tasks: int, n: int, *, last: bool = True) -> list[_Experiment]:
     """The kernel on every backend of :func:`kernel_backends`, then the three controls (on
-    ``threads``: they are about code sharing one interpreter)."""
+    ``threads``: they are about code sharing one interpreter), then — with ``last`` — the
+    kernel again on the backends of :func:`last_backends` (Ray), whose client threads would
+    otherwise turn the ``processes`` backend from fork to a fork server for every run after."""
 
     def ops(
         kind: str, fn: Callable[..., Any], args: Callable[[int], tuple[Any, ...]]
@@ -76,17 +80,17 @@ def experiments(tasks: int, n: int) -> list[_Experiment]:
     hashes = ops("hash", kernels.hash_task, lambda i: (HASH_MIB, HASH_ROUNDS))
     decoys = ops("decoy", kernels.decoy_task, lambda i: (DECOY_S,))
     sha = kernels.hash_task(HASH_MIB, HASH_ROUNDS)  # also builds the buffer before any run
-    return [
-        _Experiment(
-            "kernel",
-            kernel,
-            kernel_backends(),
-            {op.id: kernels.fixed_work(n, i) for i, op in enumerate(kernel)},
-        ),
+    checksums = {op.id: kernels.fixed_work(n, i) for i, op in enumerate(kernel)}
+    out = [
+        _Experiment("kernel", kernel, kernel_backends(), checksums),
         _Experiment("control: sleeps", sleeps, ("threads",), {op.id: SLEEP_S for op in sleeps}),
         _Experiment("control: hashlib", hashes, ("threads",), {op.id: sha for op in hashes}),
         _Experiment("control: decoy", decoys, ("threads",), {}),
     ]
+    after = last_backends() if last else ()
+    if after:
+        out.append(_Experiment(LAST, kernel, after, checksums))
+    return out
 
 
 def kernel_backends() -> tuple[str, ...]:
@@ -100,6 +104,20 @@ def kernel_backends() -> tuple[str, ...]:
         except BackendUnavailable:
             continue  # a plug-in whose dependency is missing here
         if cls.runs_real_ops and cls.baseline != name and not cls.leaves_threads:
+            out.append(name)
+    return tuple(out)
+
+
+def last_backends() -> tuple[str, ...]:
+    """The backends that run real ops here but leave threads behind in this process (Ray's
+    client): :func:`experiments` runs them last, when nothing else is left to measure."""
+    out = []
+    for name in backend_names():
+        try:
+            cls = backend_class(name)
+        except BackendUnavailable:
+            continue  # a plug-in whose dependency is missing here
+        if cls.runs_real_ops and cls.baseline != name and cls.leaves_threads:
             out.append(name)
     return tuple(out)
 

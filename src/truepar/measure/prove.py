@@ -15,9 +15,17 @@ kernel/async              pure Python on the event loop                ``seriali
 control: sleeps/threads   K × ``time.sleep``                           ``concurrent``
 control: hashlib/threads  K × SHA-256 of 8 × 32 MiB (GIL released)     ``parallel``
 control: decoy/threads    K × a loop bounded by the clock              ``suspect``
+kernel (last)/ray         pure Python on Ray's warm actors, when Ray   ``parallel``
+                          is installed — run after everything else
 ========================  ===========================================  ===================
 
 (With a single core nothing can be ``parallel``: the expectations say ``serialized`` instead.)
+
+Ray runs last, as an experiment of its own: its client leaves threads in this process, after
+which the ``processes`` backend must start its workers from a fork server (slower), so Ray
+measured beside it would make ``processes`` look worse than it is. Its first trial also starts
+a local Ray instance (seconds, before the run's clock starts) unless ``$TRUEPAR_RAY_ADDRESS``
+names a cluster.
 
 Every task result is verified against a value computed once in this process before the runs:
 a kernel checksum, a SHA-256 digest, the slept seconds. A wrong or missing result makes the
@@ -66,12 +74,14 @@ def prove(
     kernel_n: int | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     on_progress: Callable[[str], None] | None = None,
+    last: bool = True,
 ) -> ProveReport:
     """Run the kernel on every backend and the three controls, each against its sequential
     baseline (``repeat`` measured trials after ``warmup`` discarded ones), and judge them.
 
     ``kernel_n`` fixes the kernel's work; by default it is calibrated so that one task takes
-    ``kernel_s`` seconds in this process.
+    ``kernel_s`` seconds in this process. ``last=False`` leaves out the backends that would
+    leave threads behind in this process (Ray), run otherwise after everything else.
     """
     if tasks < 2:
         raise UsageError(f"tasks must be at least 2 (tasks to run at once), not {tasks}")
@@ -86,7 +96,7 @@ def prove(
     say("calibrating the kernel and computing the reference checksums")
     n = kernel_n if kernel_n is not None else kernels.calibrate(kernel_s)
     task_s = _time_one(n)
-    catalogue = experiments(tasks, n)
+    catalogue = experiments(tasks, n, last=last)
 
     results: list[ProveResult] = []
     measured: list[ProveExperiment] = []

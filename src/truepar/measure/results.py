@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from truepar.measure.early_stop import StopRecord
 from truepar.measure.verdict import Thresholds, Verdict, digest
 from truepar.records import RunTrace, Status, estimate_tokens, finite, jsonable
 
@@ -165,8 +166,16 @@ class BenchReport:
     samples: tuple[Sample, ...]
     scaling: Mapping[str, Mapping[str, Any]]
     complete: bool
+    #: Measured trials asked for: exactly, or at most when ``early_stop`` is set.
     repeat: int
     warmup: int
+    #: The early-stop rule and the configurations it stopped; ``None`` for an exact repeat.
+    early_stop: StopRecord | None = None
+
+    def trial_counts(self) -> tuple[int, int]:
+        """The fewest and the most measured trials of any configuration (the baseline's too)."""
+        counts = [r.trials for r in (*self.results, *([self.baseline] if self.baseline else []))]
+        return (min(counts), max(counts)) if counts else (0, 0)
 
     def best(self) -> ConfigResult | None:
         """The configuration with the highest median speedup."""
@@ -189,4 +198,5 @@ class BenchReport:
             "environment": dict(self.environment),
             "thresholds": self.thresholds.to_json(),
             "trials": [s.to_json() for s in self.samples],
+            "early_stop": self.early_stop.to_json() if self.early_stop else None,
         }

@@ -32,6 +32,8 @@ from truepar.tools.bounds import (
     MAX_WORKERS,
     unsafe_char,
 )
+from truepar.tools.requests import FIELDS as REQUEST_FIELDS
+from truepar.tools.requests import Requests
 
 OnError = Literal["continue", "fail-fast"]
 #: What the pre-dispatch check does when a provider's live budget is smaller than a run needs.
@@ -43,7 +45,10 @@ _PROVIDER = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<bucket>[a-z_]+))?$")
 _TOKEN_BLOCKS = 1000
 
 
-class Defaults(BaseModel):
+class Defaults(Requests):
+    """Run-wide settings, and the resource requests (``num_cpus``, ``num_gpus``,
+    ``custom_resources``) of every op that gives none of its own."""
+
     #: Every float finite; durations at most :data:`~truepar.tools.bounds.MAX_DURATION_S`.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -219,6 +224,16 @@ class Plan(BaseModel):
             return tuple(op if isinstance(op, OpBase) else op_from_dict(op) for op in v)
         return v
 
+    @model_validator(mode="after")
+    def _requests_from_defaults(self) -> Plan:
+        """Fill each op's unset resource requests from ``[defaults]``, field by field, so a
+        backend reads an op's requests from the op alone."""
+        given = self.defaults.request_fields()
+        if given:
+            ops = tuple(_with_requests(op, given) for op in self.ops)
+            object.__setattr__(self, "ops", ops)  # frozen: set once, while being validated
+        return self
+
     @property
     def root(self) -> Path:
         return Path(os.path.realpath(self.base_dir / self.defaults.root))
@@ -302,9 +317,17 @@ class Plan(BaseModel):
 
     def with_defaults(self, **changes: Any) -> Plan:
         """A copy with some ``defaults`` replaced (``backend=``, ``workers=`` ...)."""
+        if changes.keys() & set(REQUEST_FIELDS):
+            # the ops hold the defaults' requests already (filled when the plan was made)
+            raise ValueError("resource requests are set in the plan, not by with_defaults")
         copy = self.model_copy(update={"defaults": self.defaults.model_copy(update=changes)})
         copy._graph = None  # the root may have moved, and with it what paths mean
         return copy
+
+
+def _with_requests(op: OpBase, defaults: dict[str, Any]) -> OpBase:
+    missing = {f: v for f, v in defaults.items() if getattr(op, f) is None}
+    return op.model_copy(update=missing) if missing else op
 
 
 def _unknown_backend(name: str) -> str:

@@ -12,12 +12,15 @@ it. ``error`` findings make ``truepar lint`` exit 1.
 | TP005 detached-worktree | error | a worktree of an agent's repository is on a detached HEAD |
 | TP006 sync-on-async | error | a plain python op on the async backend blocks its loop |
 | TP007 fan-out-over-capacity | warning | more ops may start at once on a resource than it allows |
+| TP008 requests-not-honoured | warning | resource requests on a backend that ignores them |
 
 What the scheduler does about each at run time (docs/parallel-patterns.md says more): TP001,
 TP002 and TP004 (agents changing one checkout in place) it makes safe, by running the
 conflicting ops one after the other in plan order (so the lint finding is about intent: say the
 order with ``after``); TP007 it enforces (the excess waits); TP006 it measures rather than hides
-(the run's verdict says ``serialized``); TP003 it cannot fix, so a budgeted resource is needed.
+(the run's verdict says ``serialized``); TP008 it ignores (only a cluster backend, ``ray``, holds
+an op's ``num_cpus``/``num_gpus``/``custom_resources`` for it); TP003 it cannot fix, so a
+budgeted resource is needed.
 It refuses (:func:`refusals`) TP005 — an agent never starts in a repository whose worktrees
 include a detached HEAD — and the TP004 case of agents asking for worktree isolation in a plan:
 only ``truepar swarm`` creates worktrees, and running them in place would be the opposite of
@@ -29,13 +32,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from truepar.backends import backend_class
-from truepar.errors import PlanError
+from truepar.errors import BackendUnavailable, PlanError
 from truepar.git import GitError, detached_worktrees
 from truepar.plan.graph import Graph, build_graph
 from truepar.plan.models import Plan
@@ -56,6 +60,7 @@ RULES: dict[str, tuple[str, Severity]] = {
     "TP005": ("detached-worktree", "error"),
     "TP006": ("sync-on-async", "error"),
     "TP007": ("fan-out-over-capacity", "warning"),
+    "TP008": ("requests-not-honoured", "warning"),
 }
 
 
@@ -308,6 +313,34 @@ def _fan_out(plan: Plan, graph: Graph) -> Iterator[Finding]:
             )
 
 
+def _honours_requests(backend: str) -> bool:
+    try:
+        return bool(getattr(backend_class(backend), "honours_requests", False))
+    except BackendUnavailable:  # a plug-in whose dependency is missing: it runs nothing here
+        return False
+
+
+def _requests(plan: Plan) -> Iterator[Finding]:
+    """Requests a backend does not hold for its ops (a capability: ``honours_requests``) are
+    ignored there; say so, and say when this machine could never give what is asked."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ignored: dict[str, list[OpBase]] = {}
+    for op in plan.ops:
+        where = op.backend or plan.defaults.backend
+        if op.asks() and not _honours_requests(where):
+            ignored.setdefault(where, []).append(op)
+    for where, ops in ignored.items():
+        most = max((op.num_cpus or 0 for op in ops), default=0)
+        beyond = f"; {most:g} CPUs asked, {cores} here" if cores and most > cores else ""
+        yield Finding(
+            "TP008",
+            tuple(op.id for op in ops),
+            f"{len(ops)} op(s) ask for num_cpus/num_gpus/custom_resources, which the {where} "
+            f"backend ignores: they run on this machine's workers like any op{beyond}",
+            "run them with --backend ray (a cluster that has what they ask), or drop the requests",
+        )
+
+
 def lint(plan: Plan) -> list[Finding]:
     """Every finding in ``plan``, errors first, then by rule and op."""
     graph = build_graph(plan)
@@ -320,6 +353,7 @@ def lint(plan: Plan) -> list[Finding]:
         *_detached(plan),
         *_sync_on_async(plan),
         *_fan_out(plan, graph),
+        *_requests(plan),
     ]
     return sorted(findings, key=lambda f: (f.severity != "error", f.rule, f.ops))
 

@@ -102,17 +102,40 @@ def _bench_view(title: str, data: Mapping[str, Any], chart_id: str, scale: float
     }
 
 
+def _binary_bytes(n: float) -> str:
+    """Memory as a person reads it: ``512 B``, ``1.5 MiB``, ``23.4 GiB``."""
+    size, unit = float(n), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(size) < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
+def _env_value(key: str, value: Any) -> str:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if key.endswith("_bytes") and number:
+        return _binary_bytes(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.2f}" if key.startswith("load_average") else f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_env_value(str(k), v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_env_value(key, v) for v in value)
+    return str(value)
+
+
 def _environment(env: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for key, value in env.items():
-        if isinstance(value, Mapping):
-            text = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, list | tuple):
-            text = ", ".join(str(v) for v in value)
-        else:
-            text = "—" if value is None else str(value)
-        out.append((key.replace("_", " "), text))
-    return out
+    """The environment as label and value: bytes in KiB/MiB/GiB, load averages to two
+    decimals, yes/no for flags."""
+    return [
+        (key.removesuffix("_bytes").replace("_", " "), _env_value(key, value))
+        for key, value in env.items()
+    ]
 
 
 def _prove_view(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,9 +204,22 @@ def _section(
         "timelines": [_timeline_view(t, scale, f"gantt-{index}-run") for t in lines]
         if kind == "run"
         else [],
-        "scale": fmt_s3(scale),
+        "scale_note": _scale_note(str(kind), len(lines), scale),
         "environment": _environment(doc.get("environment") or {}),
     }
+
+
+def _scale_note(kind: str, count: int, scale: float) -> str:
+    """What the timelines' time axis is, said only as far as it is true: one axis for every
+    timeline of the evidence document (not across documents: each has its own)."""
+    across = f"{fmt_s3(scale)} across"
+    if count <= 1:
+        return f"{across}, the red dashed line at the wall time"
+    what = "every configuration" if kind == "bench" else "every experiment's configurations"
+    return (
+        f"{what} on one time scale ({across}), so a faster one looks shorter; "
+        "the red dashed line at each one's wall time"
+    )
 
 
 def _timeline_view(t: Timeline, scale: float, chart_id: str) -> dict[str, Any]:

@@ -18,13 +18,36 @@ CONFIG_HEADER = "| Backend | W | Wall | Speedup [95% CI] | Cores | Work ratio | 
 OPS_HEADER = "| Op | Tool | Status | Duration | Worker |"
 
 
-def _cell(value: Any) -> str:
-    text = "—" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+#: Names and ids (a plan's name, an op's id, a backend): every character Markdown or HTML
+#: would act on is escaped, so a name shows as typed and can inject nothing.
+_NAME = str.maketrans(
+    {
+        **{c: "\\" + c for c in "\\`*_[]~#|!"},
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "\n": " ",
+        "\r": " ",
+    }
+)
+#: Sentences truepar writes (reasons, warnings), which may quote a name: the same, but for the
+#: brackets and ``#`` its own prose uses ("[95% CI 1.12–1.15]"); a link needs "](", escaped.
+_TEXT = str.maketrans({k: v for k, v in _NAME.items() if chr(k) not in "[]#!>"})
+
+
+def escape_name(value: Any) -> str:
+    """A name or id as Markdown text: shown as typed, never markup or HTML."""
+    return "—" if value is None else str(value).translate(_NAME)
+
+
+def escape_text(value: Any) -> str:
+    """A sentence as Markdown text: names quoted in it cannot add markup, HTML or links."""
+    return str(value).translate(_TEXT).replace("](", "]\\(").replace("][", "]\\[")
 
 
 def _row(cells: Sequence[Any]) -> str:
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+    """A table row of cells already escaped (:func:`escape_name`, :func:`escape_text`)."""
+    return "| " + " | ".join("—" if c is None else str(c) for c in cells) + " |"
 
 
 def _environment(env: Mapping[str, Any]) -> str:
@@ -38,7 +61,7 @@ def _environment(env: Mapping[str, Any]) -> str:
         parts.append(str(env["cpu_model"]))
     if env.get("platform"):
         parts.append(str(env["platform"]))
-    return " · ".join(parts)
+    return escape_text(" · ".join(parts))
 
 
 def _signature(doc: Mapping[str, Any]) -> str:
@@ -46,8 +69,10 @@ def _signature(doc: Mapping[str, Any]) -> str:
         return "not signed"
     check = check_signature(doc)
     if not check.valid:
-        return f"INVALID — {check.reason}"
-    return f"valid, key `{check.key_id}` (trust is checked by `truepar verify`)"
+        return f"INVALID — {escape_text(check.reason)}"
+    key = str(check.key_id)
+    shown = f"`{key}`" if key.isalnum() else escape_name(key)
+    return f"valid, key {shown} (trust is checked by `truepar verify`)"
 
 
 def footer(doc: Mapping[str, Any]) -> list[str]:
@@ -64,9 +89,9 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
     data = doc["data"]
     plan = (doc.get("plan") or {}).get("name") or data.get("plan") or "?"
     best = data.get("best")
-    lines = [f"## truepar bench — {plan}", ""]
+    lines = [f"## truepar bench — {escape_name(plan)}", ""]
     if best:
-        lines += [f"Best configuration: **{best}**", ""]
+        lines += [f"Best configuration: **{escape_name(best)}**", ""]
     if not data.get("complete", True):
         lines += ["> ⚠️ The bench was interrupted: not every configuration was measured.", ""]
     lines += [CONFIG_HEADER, "|---|--:|--:|--:|--:|--:|---|"]
@@ -77,30 +102,34 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
         label = f"{r['backend']} ×{r['workers']}"
         if label == best:
             best_result = r
-        name = str(r["backend"]) + (" (baseline)" if baseline and i == 0 else "")
+        shown = escape_name(r["backend"]) + (" (baseline)" if baseline and i == 0 else "")
         lo, hi = (r.get("speedup_ci") or [None, None])[:2]
         speedup = f"{num(r.get('speedup'))}× [{num(lo)}–{num(hi)}]"
         verdict = r.get("verdict")
         lines.append(
             _row(
                 [
-                    f"**{name}**" if label == best else name,
-                    r["workers"],
+                    f"**{shown}**" if label == best else shown,
+                    escape_name(r["workers"]),
                     fmt_s(r.get("wall_s")),
                     speedup,
                     num(r.get("cores_used")),
                     num(r.get("work_ratio")),
-                    f"**{verdict}**" if verdict else None,
+                    f"**{escape_name(verdict)}**" if verdict else None,
                 ]
             )
         )
     if best_result is not None and best_result.get("reasons"):
-        lines += ["", f"**Why {best} is {best_result.get('verdict')}:**", ""]
-        lines += [f"- {reason}" for reason in best_result["reasons"]]
+        lines += [
+            "",
+            f"**Why {escape_name(best)} is {escape_name(best_result.get('verdict'))}:**",
+            "",
+        ]
+        lines += [f"- {escape_text(reason)}" for reason in best_result["reasons"]]
     warnings = list(data.get("warnings") or [])
     if warnings:
         lines += ["", "**Warnings:**", ""]
-        lines += [f"- ⚠️ {w}" for w in warnings]
+        lines += [f"- ⚠️ {escape_text(w)}" for w in warnings]
     return lines
 
 
@@ -109,10 +138,10 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
     totals = data.get("totals") or {}
     plan = (doc.get("plan") or {}).get("name") or data.get("plan") or "?"
     lines = [
-        f"## truepar run — {plan}",
+        f"## truepar run — {escape_name(plan)}",
         "",
-        f"Backend **{data.get('backend')}** ×{data.get('workers')}"
-        f" · status **{data.get('status')}**",
+        f"Backend **{escape_name(data.get('backend'))}** ×{escape_name(data.get('workers'))}"
+        f" · status **{escape_name(data.get('status'))}**",
         "",
         "| Wall | CPU | Avg concurrency | Cores used | Ops | OK | Failed | Skipped | Cancelled |",
         "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -122,11 +151,11 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
                 fmt_s(totals.get("cpu_s")),
                 num(totals.get("avg_concurrency")),
                 num(totals.get("cores_used")),
-                totals.get("ops"),
-                totals.get("ok"),
-                totals.get("failed"),
-                totals.get("skipped"),
-                totals.get("cancelled"),
+                escape_name(totals.get("ops")),
+                escape_name(totals.get("ok")),
+                escape_name(totals.get("failed")),
+                escape_name(totals.get("skipped")),
+                escape_name(totals.get("cancelled")),
             ]
         ),
         "",
@@ -134,13 +163,12 @@ def _run(doc: Mapping[str, Any]) -> list[str]:
         "|---|---|---|--:|--:|",
     ]
     for span in data.get("spans") or []:
-        op = str(span.get("op_id"))
+        op = escape_name(span.get("op_id"))
         if (span.get("attempt") or 1) > 1:
-            op += f" (attempt {span['attempt']})"
+            op += f" (attempt {int(span['attempt'])})"
         duration = (int(span["end_ns"]) - int(span["start_ns"])) / 1e9
-        lines.append(
-            _row([op, span.get("tool"), span.get("status"), fmt_s(duration), span.get("worker")])
-        )
+        cells = [span.get("tool"), span.get("status"), fmt_s(duration), span.get("worker")]
+        lines.append(_row([op, *(escape_name(c) for c in cells)]))
     return lines
 
 
@@ -159,19 +187,19 @@ def _prove(doc: Mapping[str, Any]) -> list[str]:
         lines.append(
             _row(
                 [
-                    r["name"],
-                    r["workers"],
+                    escape_name(r["name"]),
+                    escape_name(r["workers"]),
                     f"{num(r.get('speedup'))}× [{num(lo)}–{num(hi)}]",
                     num(r.get("cores_used")),
                     num(r.get("work_ratio")),
-                    f"**{r.get('verdict')}**",
-                    r.get("expected"),
+                    f"**{escape_name(r.get('verdict'))}**",
+                    escape_name(r.get("expected")),
                     "✓" if good else "✗",
                 ]
             )
         )
     lines.append("")
-    lines += [f"- {line}" for line in data.get("conclusion") or []]
+    lines += [f"- {escape_text(line)}" for line in data.get("conclusion") or []]
     return lines
 
 

@@ -3,7 +3,9 @@
 - :func:`gantt`: one row per worker, one bar per op attempt, coloured by status, on a time axis
   shared by every timeline of the report (so that a faster configuration *looks* shorter).
 - :func:`scaling`: speedup against workers per backend, with 95% intervals, the ideal line
-  ``S = W`` and the fitted USL curve ``S(N) = N / (1 + σ(N−1) + κN(N−1))``.
+  ``S = W`` and the fitted USL curve ``S(N) = N / (1 + σ(N−1) + κN(N−1))``. Each backend has
+  its own colour *and* marker shape, outlined in white and nudged a few pixels sideways, so
+  points that land on one another stay told apart (in grey print too).
 
 Every bar and point carries a ``<title>``: the browser shows its numbers on hover.
 """
@@ -28,6 +30,17 @@ STATUS_COLOURS = {
     "skipped": "#CCCCCC",
 }
 SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+SERIES_SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "hexagon")
+#: Shape → (sides, turn in degrees from a corner at the top).
+_POLYGONS = {
+    "square": (4, 45),
+    "triangle": (3, 0),
+    "diamond": (4, 0),
+    "triangle-down": (3, 180),
+    "hexagon": (6, 0),
+}
+#: Pixels between the markers of neighbouring series at one worker count.
+SERIES_NUDGE = 5.0
 
 WIDTH = 880
 LABEL_W = 84
@@ -127,6 +140,27 @@ def legend() -> str:
     return f'<div class="legend">{items}</div>'
 
 
+def marker(
+    shape: str, cx: float, cy: float, colour: str, size: float = 4.5, role: str = "point"
+) -> str:
+    """An SVG marker of ``shape`` (one of :data:`SERIES_SHAPES`) centred on (``cx``, ``cy``),
+    filled with ``colour`` and outlined in white; left open for a ``<title>`` (:func:`close`).
+    ``role``: its class, "point" on the plot, "key" in the legend."""
+    common = f'class="{role} marker-{shape}" fill="{colour}" stroke="#ffffff" stroke-width="1"'
+    if shape == "circle":
+        return f'<circle {common} cx="{cx:.1f}" cy="{cy:.1f}" r="{size:.1f}">'
+    sides, turn = _POLYGONS[shape]
+    r = size * 1.3  # a polygon's corners reach further than a circle of the same area
+    angles = (math.radians(turn + 360 * k / sides) for k in range(sides))
+    points = " ".join(f"{cx + r * math.sin(a):.1f},{cy - r * math.cos(a):.1f}" for a in angles)
+    return f'<polygon {common} points="{points}">'
+
+
+def close(shape: str) -> str:
+    """The closing tag of :func:`marker`'s element."""
+    return "</circle>" if shape == "circle" else "</polygon>"
+
+
 def usl_speedup(n: float, sigma: float, kappa: float) -> float:
     return n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
 
@@ -182,12 +216,16 @@ def scaling(
         f'y2="{y(ideal_end):.1f}"><title>ideal: speedup = workers</title></line>'
     )
     legend_y = top + 4
+    curves = 0
     for i, (backend, unsorted) in enumerate(series.items()):
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        shape = SERIES_SHAPES[i % len(SERIES_SHAPES)]
+        nudge = (i - (len(series) - 1) / 2) * SERIES_NUDGE
         rows = sorted(unsorted, key=lambda r: int(r["workers"]))
         fit = (fits.get(backend) or {}).get("usl") or {}
         sigma, kappa = fit.get("sigma"), fit.get("kappa")
         if isinstance(sigma, int | float) and isinstance(kappa, int | float):
+            curves += 1
             points = " ".join(
                 f"{x(n):.1f},{y(min(usl_speedup(n, sigma, kappa), max_s)):.1f}"
                 for n in (1 + k * (max_w - 1) / 60 for k in range(61))
@@ -197,10 +235,12 @@ def scaling(
                 f'stroke="{colour}"><title>{escape(backend)} USL fit: σ = {sigma:.3g}, '
                 f"κ = {kappa:.3g}</title></polyline>"
             )
-        path = " ".join(f"{x(int(r['workers'])):.1f},{y(float(r['speedup'])):.1f}" for r in rows)
+        path = " ".join(
+            f"{x(int(r['workers'])) + nudge:.1f},{y(float(r['speedup'])):.1f}" for r in rows
+        )
         out.append(f'<polyline class="measured" points="{path}" stroke="{colour}"/>')
         for r in rows:
-            cx, cy = x(int(r["workers"])), y(float(r["speedup"]))
+            cx, cy = x(int(r["workers"])) + nudge, y(float(r["speedup"]))
             lo, hi = (r.get("speedup_ci") or [None, None])[:2]
             if isinstance(lo, int | float) and isinstance(hi, int | float):
                 out.append(
@@ -212,19 +252,21 @@ def scaling(
                 + (f" [{lo:.2f}–{hi:.2f}]" if isinstance(lo, int | float) else "")
                 + f" · {r.get('verdict') or 'no verdict'}"
             )
-            out.append(
-                f'<circle class="point" cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{colour}">'
-                f"<title>{escape(title)}</title></circle>"
-            )
+            out.append(marker(shape, cx, cy, colour))
+            out.append(f"<title>{escape(title)}</title>{close(shape)}")
         ly = legend_y + i * 18
         lx = left + plot_w + 12
-        out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colour}"/>')
+        out.append(marker(shape, lx + 6, ly + 6, colour, size=5, role="key") + close(shape))
         out.append(f'<text class="tick" x="{lx + 16}" y="{ly + 10}">{escape(backend)}</text>')
     ly = legend_y + len(series) * 18 + 6
     lx = left + plot_w + 12
     out.append(f'<line class="ideal" x1="{lx}" x2="{lx + 12}" y1="{ly + 6}" y2="{ly + 6}"/>')
     out.append(f'<text class="tick" x="{lx + 16}" y="{ly + 10}">ideal</text>')
-    out.append(f'<line class="usl-key" x1="{lx}" x2="{lx + 12}" y1="{ly + 24}" y2="{ly + 24}"/>')
-    out.append(f'<text class="tick" x="{lx + 16}" y="{ly + 28}">USL fit</text>')
+    if curves:
+        # Only where a curve is drawn: a backend without a fit has no dotted line to explain.
+        out.append(
+            f'<line class="usl-key" x1="{lx}" x2="{lx + 12}" y1="{ly + 24}" y2="{ly + 24}"/>'
+        )
+        out.append(f'<text class="tick" x="{lx + 16}" y="{ly + 28}">USL fit</text>')
     out.append("</svg>")
     return "".join(out)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from truepar.errors import ConfinementError
 from truepar.tools.bounds import MAX_COUNT, MAX_DURATION_S, MAX_RETRIES, unsafe_char
+from truepar.tools.requests import Requests
 
 #: Default cap on captured output per stream / per read, in bytes.
 DEFAULT_MAX_BYTES = 1 << 20
@@ -68,8 +69,9 @@ def labelled(label: str, exc: ValidationError) -> str:
     return f"{label} {described}" if described.startswith("field ") else f"{label}: {described}"
 
 
-class OpBase(BaseModel):
-    """Fields every op has, whatever its tool."""
+class OpBase(Requests):
+    """Fields every op has, whatever its tool (with ``num_cpus``, ``num_gpus`` and
+    ``custom_resources`` from :class:`~truepar.tools.requests.Requests`)."""
 
     #: ``allow_inf_nan=False``: every float of every tool's op is finite (subclasses inherit it).
     model_config = ConfigDict(

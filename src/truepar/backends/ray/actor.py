@@ -128,3 +128,23 @@ class RayWorker:
 
     def cpu(self) -> float:
         return cumulative_cpu_s()
+
+
+def run_task(worker: int, payload: bytes) -> tuple[Outcome, float]:
+    """A Ray task (an op with resource requests, see :mod:`truepar.backends.ray.tasks`): run
+    the one pickled ``[(token, OpCall)]`` here; its outcome, and the CPU this process spent
+    meanwhile. Ray's cancel arrives as ``KeyboardInterrupt``: the op is asked to stop its own
+    way (its subprocess killed) before the task ends."""
+    import ray  # noqa: PLC0415 - in a Ray worker, where Ray is loaded already
+
+    cpu0 = cumulative_cpu_s()
+    ((_, call),) = pickle.loads(payload)
+    ctx = ToolContext(call.root, call.plan_dir)
+    try:
+        outcome = invoke(call, ctx, worker)
+    except KeyboardInterrupt:
+        ctx.request_cancel()
+        raise
+    node = ray.get_runtime_context().get_node_id()
+    placed = dataclasses.replace(outcome, host=socket.gethostname(), node=node)
+    return placed, cumulative_cpu_s() - cpu0

@@ -56,9 +56,15 @@ class Pool:
         self._lock = threading.Lock()
 
     def ensure(self, n: int) -> list[Actor]:
-        """The first ``n`` actors, starting those missing."""
+        """The first ``n`` actors, starting those missing, and replacing those known dead whose
+        replacement (on its way from a run that ended meanwhile) has not happened yet."""
         with self._lock:
-            slots = placement(cluster_nodes(self.ray)) if len(self._actors) < n else []
+            dead = [a for a in self._actors[:n] if a.dead is not None]
+            grow = len(self._actors) < n
+            slots = placement(cluster_nodes(self.ray)) if grow or dead else []
+            for actor in dead:
+                self._kill(actor, actor.dead or "dead")
+                self._actors[actor.index] = self._create(actor.index, slots)
             while len(self._actors) < n:
                 self._actors.append(self._create(len(self._actors), slots))
             return self._actors[:n]

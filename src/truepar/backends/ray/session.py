@@ -112,6 +112,9 @@ def connect(address: str | None = None) -> Session:
                 if wanted is None:
                     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                     ray.init(
+                        # A new instance, even where `ray start` left one running on this
+                        # machine: bare ray.init() would join that, with other resources.
+                        address="local",
                         num_cpus=usable_cores(),
                         object_store_memory=OBJECT_STORE_BYTES,
                         include_dashboard=False,
@@ -209,3 +212,12 @@ def cluster_nodes(ray: ModuleType) -> list[dict[str, Any]]:
         )
     out.sort(key=lambda n: (not n["head"], n["node"]))
     return out
+
+
+def node_resources(ray: ModuleType) -> list[dict[str, float]]:
+    """Each live node's total resources, by Ray's names (``CPU``, ``GPU``, custom ones)."""
+    return [
+        {name: float(amount) for name, amount in (node.get("Resources") or {}).items()}
+        for node in ray.nodes()
+        if node.get("Alive")
+    ]
