@@ -3,6 +3,7 @@ identity, and a data folder of the test's own. Helpers without fixtures are in `
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,15 @@ def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     return data / "truepar"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _ray_left_as_found() -> Iterator[None]:
+    """A module whose code had truepar start a local Ray instance (``prove`` measures Ray last)
+    has it shut down when the module ends: the next module run by this process may start its
+    own, and Ray refuses a second ``ray.init`` in one process. An instance the module started
+    itself (its own ``ray.init``) is the module's to shut down."""
+    yield
+    session = sys.modules.get("truepar.backends.ray.session")
+    if session is not None and session.current() is not None:
+        session.disconnect()
