@@ -93,6 +93,25 @@ def test_tools_load_without_the_engine() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_prove_kernels_load_without_numpy() -> None:
+    """A worker running ``prove``'s ops imports :mod:`truepar.measure.kernels`, not the whole
+    measure floor (numpy, the bench): a fork server's workers would pay for it on every run."""
+    code = "import truepar.measure.kernels, sys; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_measure_names_functions_after_their_submodules_load() -> None:
+    """``bench`` and ``prove`` are functions of :mod:`truepar.measure`, whichever loads first."""
+    code = (
+        "import truepar.measure.bench, truepar.measure.prove\n"
+        "from truepar.measure import bench, prove, fit_usl\n"
+        "print(bench.__module__, prove.__module__, callable(fit_usl))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["truepar.measure.bench", "truepar.measure.prove", "True"]
+
+
 def test_no_backend_is_named_outside_backends() -> None:
     """What a backend is comes from its capabilities: no ``== "fake"`` (or any other name)."""
     names = "|".join(truepar.BACKENDS)

@@ -171,6 +171,18 @@ def test_without_a_warmup_trial_each_backend_is_primed_once_at_its_most_workers(
     assert bench_module._primers([("fake", 1), ("fake", 4)]) == [("fake", 1)]
 
 
+def test_a_backend_that_leaves_threads_is_primed_before_processes() -> None:
+    """Ray's client threads turn later processes workers to a fork server: its start belongs in
+    processes' priming run, so Ray is primed first (whatever the order asked)."""
+    configs = [("sequential", 1), ("processes", 2), ("threads", 2), ("ray", 2)]
+    assert bench_module._primers(configs) == [
+        ("sequential", 1),
+        ("ray", 2),
+        ("processes", 2),
+        ("threads", 2),
+    ]
+
+
 # -- progress --------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ and the worker inherits every imported module, ``__main__`` included). With othe
 fork could copy a lock some thread holds, so then a fork server (``forkserver``, preloaded with
 truepar) is used: safe, but its first start costs a fresh interpreter, and, as with any
 ``ProcessPoolExecutor`` that does not fork, a script must guard its entry point with
-``if __name__ == "__main__":``.
+``if __name__ == "__main__":``. The server runs that script once for all the workers it forks
+(:mod:`truepar.backends.forkserver_main`), not each worker again.
 
 How many: never more workers than the run can use (ops that can run at once on this backend),
 and never more than :func:`process_ceiling` — 8 per usable core, fewer if memory is short —
@@ -35,6 +36,7 @@ from typing import Any
 
 import psutil
 
+from truepar.backends import forkserver_main
 from truepar.backends import worker as worker_module
 from truepar.backends.base import Backend, Done, OpCall, Outcome
 from truepar.errors import BackendUnavailable, NotPicklableError
@@ -72,7 +74,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     if threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["truepar.backends.worker"])
+    ctx.set_forkserver_preload(["truepar.backends.forkserver_main", "truepar.backends.worker"])
     return ctx
 
 
@@ -88,7 +90,8 @@ class _Worker:
             daemon=True,
             name=f"truepar-worker-{worker_id}",
         )
-        self.proc.start()
+        with forkserver_main.exported():
+            self.proc.start()
         child.close()
         self.pid: int = self.proc.pid
         lifeline_watch(self.pid)  # the worker leads its own process group

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from truepar._version import __version__
-from truepar.backends import baseline_for
+from truepar.backends import backend_class, baseline_for
 from truepar.engine.environment import environment
 from truepar.engine.run import as_plan, run
 from truepar.errors import UsageError
@@ -154,13 +154,19 @@ def bench(
 
 
 def _primers(configs: Sequence[Config]) -> list[Config]:
-    """The baseline, then each other backend at its most workers: what ``warmup=0`` runs first."""
+    """The baseline, then each other backend at its most workers: what ``warmup=0`` runs first.
+
+    A backend that leaves threads alive in this process (Ray's client) is primed before the
+    others: from then on ``processes`` starts its workers from a fork server, and that server's
+    start (a second or so) belongs in its priming run, not in its first measured one.
+    """
     base = configs[0]
     widest: dict[str, int] = {}
     for backend, width in configs[1:]:
         if backend != base[0]:
             widest[backend] = max(width, widest.get(backend, 0))
-    return [base, *widest.items()]
+    order = sorted(widest.items(), key=lambda c: not backend_class(c[0]).leaves_threads)
+    return [base, *order]
 
 
 def _by_config(samples: Sequence[Sample]) -> dict[Config, list[Sample]]:
