@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,28 @@ def check_can_create(folder: Path, label: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_bounded(
+    path: Path,
+    limit: int,
+    fail: Callable[[str], Exception],
+    *,
+    missing: str,
+    unreadable: str,
+    not_this: str,
+) -> bytes:
+    """``path``'s bytes, refusing a file over ``limit`` bytes without reading more than that
+    (``/dev/zero`` would fill the memory). Every failure raises ``fail(why)``, one line:
+    ``missing`` when there is no such file, ``unreadable: <the OS's reason>`` when it cannot be
+    read, ``larger than N MiB: <not_this>`` when it is too large."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise fail(missing) from None
+    except OSError as exc:
+        raise fail(f"{unreadable}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise fail(f"larger than {limit >> 20} MiB: {not_this}")
+    return data

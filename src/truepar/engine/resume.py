@@ -32,6 +32,7 @@ from truepar.engine.environment import environment
 from truepar.engine.observer import Observer
 from truepar.engine.run import as_plan, run
 from truepar.errors import UsageError
+from truepar.fileio import read_bounded
 from truepar.plan.digest import plan_digest
 from truepar.plan.graph import build_graph
 from truepar.plan.models import Plan
@@ -234,15 +235,14 @@ def _read(trace: TraceSource) -> tuple[Mapping[str, Any], str | None, str]:
         return _trace_part(trace, "cannot resume from that trace"), None, _sha_of_json(trace)
     path = Path(trace)
     label = f"cannot resume from {str(path)!r}"
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_TRACE_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{label}: no such file; give the --json trace of a run") from None
-    except OSError as exc:
-        raise UsageError(f"{label}: cannot read it: {exc.strerror or exc}") from None
-    if len(raw) > MAX_TRACE_BYTES:
-        raise UsageError(f"{label}: larger than {MAX_TRACE_BYTES >> 20} MiB: not a run trace")
+    raw = read_bounded(
+        path,
+        MAX_TRACE_BYTES,
+        lambda why: UsageError(f"{label}: {why}"),
+        missing="no such file; give the --json trace of a run",
+        unreadable="cannot read it",
+        not_this="not a run trace",
+    )
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):

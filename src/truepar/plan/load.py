@@ -25,6 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from truepar.errors import PlanError
+from truepar.fileio import read_bounded
 from truepar.plan.models import Plan, op_from_dict
 from truepar.tools.base import describe_validation_error, labelled
 
@@ -35,15 +36,14 @@ MAX_PLAN_BYTES = 64 << 20
 
 def read_plan_text(path: Path) -> str:
     """A plan file's text, at most :data:`MAX_PLAN_BYTES`, a UTF-8 byte-order mark dropped."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_PLAN_BYTES + 1)
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such plan file") from None
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read plan file: {exc.strerror or exc}") from None
-    if len(data) > MAX_PLAN_BYTES:
-        raise PlanError(f"{path}: larger than {MAX_PLAN_BYTES >> 20} MiB: not a plan file")
+    data = read_bounded(
+        path,
+        MAX_PLAN_BYTES,
+        lambda why: PlanError(f"{path}: {why}"),
+        missing="no such plan file",
+        unreadable="cannot read plan file",
+        not_this="not a plan file",
+    )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
