@@ -37,6 +37,18 @@ def test_bench_writes_the_json_contract(tmp_path: Path) -> None:
     assert "concurrent" in proc.stdout and "speedup" in proc.stdout
 
 
+def test_by_default_the_plan_is_benched_at_its_own_workers(tmp_path: Path) -> None:
+    plan = sleeps_plan(tmp_path)
+    plan.write_text(
+        plan.read_text().replace('"sleeps"\n', '"sleeps"\n[defaults]\nworkers = 3\n', 1)
+    )
+    out = tmp_path / "bench.json"
+    proc = truepar("bench", str(plan), "--backends", "threads", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["workers"] for r in json.loads(out.read_text())["results"]] == [3]
+    assert "workers 3, the plan's own (--workers 2,4,8 for a scaling curve)" in proc.stderr
+
+
 def test_unmet_requirements_exit_1(tmp_path: Path) -> None:
     plan = str(sleeps_plan(tmp_path, seconds=0.02))
     common = ("--backends", "threads", "--workers", "4", "--repeat", "1", "--warmup", "0")

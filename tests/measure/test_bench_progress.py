@@ -149,19 +149,24 @@ def test_fewer_than_three_exact_trials_still_warn(tmp_path: Path) -> None:
     assert any("only 2 measured trial(s)" in w for w in report.warnings)
 
 
-def test_a_small_quiet_plan_takes_three_trials_not_six(tmp_path: Path) -> None:
+def test_a_small_quiet_plan_benches_at_its_own_workers_in_three_trials(tmp_path: Path) -> None:
     """20 × 0.1 s sleeps: the runs a default bench makes and the seconds they take on an exact
-    clock, against the old defaults' warmup trial and 5 measured trials: one unmeasured
-    sequential run and 3 trials instead."""
+    clock, against the first defaults' warmup trial and 5 measured trials at 2, 4 and 8 workers:
+    one unmeasured sequential run, then 3 trials at the plan's own workers (8)."""
     plan = fake_plan(tmp_path, n=20, duration=0.1)
+    assert plan.defaults.workers == 8
     old = bench(plan, backends=("fake",), workers=(2, 4, 8), repeat=5, warmup=1, cores=8)
     new = bench(plan, backends=("fake",), cores=8)
+    assert [(r.backend, r.workers, r.trials) for r in new.results] == [("fake", 8, 3)]
     assert [(s.trial, s.workers) for s in new.samples if s.warmup] == [(-1, 1)]
-    assert len(new.samples) == 1 + 3 * 4 and len(old.samples) == 6 * 4
+    assert len(new.samples) == 1 + 3 * 2 and len(old.samples) == 6 * 4
     old_s = sum(s.wall_s for s in old.samples)
     new_s = sum(s.wall_s for s in new.samples)
     assert old_s == pytest.approx(6 * (2.0 + 1.0 + 0.5 + 0.3))
-    assert new_s == pytest.approx(2.0 + 3 * (2.0 + 1.0 + 0.5 + 0.3))
+    assert new_s == pytest.approx(2.0 + 3 * (2.0 + 0.3))
+    # A scaling curve is one option away.
+    curve = bench(plan, backends=("fake",), workers=(2, 4, 8), cores=8)
+    assert [r.workers for r in curve.results] == [2, 4, 8]
 
 
 def test_without_a_warmup_trial_each_backend_is_primed_once_at_its_most_workers() -> None:

@@ -76,13 +76,17 @@ def bench_command(
         str, typer.Option("--backends", "-b", help="Comma list of backends to compare.")
     ] = "threads,processes,async",
     workers: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--workers",
             "-w",
-            help="Comma list of worker counts (the sequential run is the 1-worker point).",
+            help=(
+                "Comma list of worker counts (the sequential run is the 1-worker point). "
+                "Default: the plan's own workers; 2,4,8 for a scaling curve."
+            ),
+            show_default=False,
         ),
-    ] = "2,4,8",
+    ] = None,
     repeat: Annotated[
         int | None,
         typer.Option(
@@ -132,7 +136,7 @@ def bench_command(
     """Measure PLAN sequentially and on each backend × worker count, and judge every gain."""
     backend_opts.use_address(address)
     names = _backends(backends)
-    counts = _workers(workers)
+    counts = _workers(workers) if workers is not None else None
     if repeat is not None and repeat < 1:
         raise UsageError(f"--repeat must be at least 1, not {repeat}")
     if warmup < 0:
@@ -165,12 +169,19 @@ def bench_command(
     )
     cores = cores_available()
     started = utc_now()
+    own = counts is None
+    counts = counts or [loaded.defaults.workers]
     n_configs = len(configurations(names, counts))
     rule = DEFAULT_STOP_RULE
     trials = f"{repeat}" if repeat is not None else f"{rule.min_trials}–{rule.max_trials}"
     err.print(
         f"benching {loaded.name}: {n_configs} configurations × {trials} trials"
-        + (f" (+{warmup} warmup)" if warmup else ""),
+        + (f" (+{warmup} warmup)" if warmup else "")
+        + (
+            f"; workers {counts[0]}, the plan's own (--workers 2,4,8 for a scaling curve)"
+            if own
+            else ""
+        ),
         style="dim",
         markup=False,
     )

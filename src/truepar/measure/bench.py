@@ -39,11 +39,6 @@ from truepar.records import RunStatus, RunTrace
 # The records of a bench live in results.py; they are re-exported here for callers.
 __all__ = ("BenchReport", "ConfigResult", "Sample", "bench", "configurations", "summarize")
 
-#: Worker counts benched by default. The sequential baseline is every backend's 1-worker point
-#: (a run of a whole plan one op at a time, the slowest run of a trial), so ``1`` is left out:
-#: ask for it (``workers=(1, 2, 4, 8)``) to measure what a backend costs on one worker.
-DEFAULT_WORKERS = (2, 4, 8)
-
 
 def configurations(backends: Sequence[str], workers: Sequence[int]) -> list[Config]:
     """The baseline first, then every backend × worker count (the baseline not twice)."""
@@ -63,7 +58,7 @@ def bench(
     plan: Plan | str | Path | Mapping[str, Any],
     *,
     backends: Sequence[str] = ("threads", "processes", "async"),
-    workers: Sequence[int] = DEFAULT_WORKERS,
+    workers: Sequence[int] | None = None,
     repeat: int | None = None,
     warmup: int = 0,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
@@ -75,6 +70,10 @@ def bench(
 ) -> BenchReport:
     """Measure ``plan`` sequentially and on every backend × worker count; judge each.
 
+    ``workers``: the worker counts to measure every backend at; by default the plan's own
+    (``defaults.workers``) alone — the question a bench answers first, and a small plan benched
+    in seconds. Several counts (``(2, 4, 8)``) give a scaling curve; the sequential baseline is
+    every backend's 1-worker point, so ``1`` measures what a backend costs on one worker.
     ``repeat``: exactly that many measured trials per configuration. Without it (the default)
     ``stop_rule`` decides: at least its ``min_trials``, then a configuration stops once its
     speedup interval is tight, at most ``max_trials`` (:mod:`truepar.measure.early_stop`); the
@@ -94,7 +93,7 @@ def bench(
         raise UsageError(f"warmup must be 0 or more, not {warmup}")
     if len(checked.ops) < 2:
         raise UsageError(f"a bench needs at least 2 ops; {checked.source} has {len(checked.ops)}")
-    configs = configurations(backends, workers)
+    configs = configurations(backends, (checked.defaults.workers,) if workers is None else workers)
     budget = None
     if checks:
         pre = check_plan(checked)
