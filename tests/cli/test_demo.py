@@ -84,3 +84,33 @@ def test_demo_without_scenarios_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "--scenarios" in proc.stderr
+
+
+def test_demo_summary_stays_readable_at_80_columns(tmp_path: Path) -> None:
+    """A scenario with a long title, on the fake backend's clock: at 80 columns the summary is
+    one record per scenario (its title whole, its state never cut); wide, a table."""
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("")
+    ops = "".join(
+        f'\n[[op]]\nid = "s{i}"\ntool = "sleep"\nseconds = 1.0\n'
+        "fake = { duration_s = 1.0, cpu_s = 0.9 }\n"
+        for i in range(4)
+    )
+    (folder / "fakes.toml").write_text(f'name = "fakes"\n[defaults]\nbackend = "fake"\n{ops}')
+    title = "a scenario whose descriptive title runs long"
+    (folder / "demo.toml").write_text(
+        f'[[scenario]]\nkey = "fakes"\ntitle = "{title}"\nplan = "fakes.toml"\n'
+        'backends = ["fake"]\nworkers = [4]\nmin_speedup = 100\n'
+    )
+    common = ("demo", "--scenarios", str(folder), "--repeat", "2", "--warmup", "0")
+    narrow = truepar(*common, "--out", str(tmp_path / "narrow"), cwd=tmp_path, columns=80)
+    assert narrow.returncode == 1, narrow.stdout + narrow.stderr  # speedup 100 is not met
+    summary = narrow.stdout[narrow.stdout.rindex("Summary") :].splitlines()
+    assert all(len(line) <= 80 for line in summary), summary
+    assert summary[1] == title
+    assert "fake ×4" in summary[2] and summary[2].rstrip().endswith("NOT VALIDATED"), summary
+    wide = truepar(*common, "--out", str(tmp_path / "wide"), cwd=tmp_path, columns=160)
+    table = wide.stdout[wide.stdout.rindex("Summary") :].splitlines()
+    row = next(line for line in table if line.lstrip().startswith(title))
+    assert "fake ×4" in row and row.rstrip().endswith("NOT VALIDATED"), row

@@ -39,6 +39,7 @@ from rich.text import Text
 
 from truepar.backends import backend_class
 from truepar.cli.evidence_opts import EvidenceOutput
+from truepar.cli.layout import fits, record
 from truepar.cli.report_outputs import MdOpt, ReportOutputs
 from truepar.cli.tree import VERDICT_STYLE, verification_tree
 from truepar.engine.environment import cores_available
@@ -256,28 +257,44 @@ def _with_validation(report: BenchReport, validation: Validation) -> dict[str, A
 
 
 def _summary(console: Console, rows: list[tuple[Scenario, BenchReport, Validation]]) -> None:
+    """One row per scenario; at a width too narrow for the table whole (a CI log), one short
+    record per scenario instead, so no title wraps a word per line and no state is cut."""
     table = Table(title="Summary", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
-    for col, width in (
-        ("scenario", 12),
-        ("sequential", 9),
-        ("best", 12),
-        ("speedup", 7),
-        ("verdict", 10),
-        ("state", 13),
-    ):
-        table.add_column(col, min_width=width, no_wrap=col != "scenario")
+    for col in ("scenario", "sequential", "best", "speedup", "verdict", "state"):
+        table.add_column(col, no_wrap=True)
+    cells: list[tuple[str, list[Text]]] = []
     for scenario, report, validation in rows:
         best, base = validation.best, report.baseline
         state = Text(validation.state, style="green" if validation.validated else "red")
         if best is None or base is None:
-            table.add_row(scenario.title, "", "", "", "", state)
+            cells.append((scenario.title, [Text(""), Text(""), Text(""), Text(""), state]))
             continue
-        table.add_row(
-            scenario.title,
-            fmt_s(base.wall_s),
-            f"{best.backend} ×{best.workers}",
-            f"{best.speedup:.2f}×",
-            Text(best.verdict or "", style=VERDICT_STYLE.get(best.verdict or "", "")),
-            state,
+        verdict = best.verdict or ""
+        cells.append(
+            (
+                scenario.title,
+                [
+                    Text(fmt_s(base.wall_s)),
+                    Text(f"{best.backend} ×{best.workers}"),
+                    Text(f"{best.speedup:.2f}×"),
+                    Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
+                    state,
+                ],
+            )
         )
-    console.print(table)
+    for title, values in cells:
+        table.add_row(Text(title), *values)
+    if fits(console, table):
+        console.print(table)
+        return
+    console.print("Summary", style="bold", markup=False)
+    for title, values in cells:
+        seq_t, best_t, speedup_t, verdict_t, state_t = values
+        if not best_t.plain:
+            record(console, Text(title, style="bold"), [state_t])
+            continue
+        line = Text.assemble(
+            ("sequential ", "dim"), seq_t, ("  best ", "dim"), best_t, "  ", speedup_t, "  ",
+            verdict_t, "  ", state_t,
+        )  # fmt: skip
+        record(console, Text(title, style="bold"), [line])
