@@ -617,3 +617,18 @@ def test_absolute_path_inside_root_conflicts_with_relative(
 ) -> None:
     assert absolute_probe is not None
     assert len(absolute_probe["mixed"]) == 1
+
+
+def test_a_checked_plan_is_checked_again_only_when_a_copy_changes_it() -> None:
+    """A plan is checked once (a bench runs it dozens of times); a copy with other ops or
+    defaults is checked on its own."""
+    plan = truepar.Plan(ops=[SleepOp(id="a", seconds=0), SleepOp(id="b", seconds=0)])
+    plan.check()
+    plan.check()  # the same plan: passes again, without the work
+    twin = plan.model_copy(update={"ops": (*plan.ops, SleepOp(id="a", seconds=1))})
+    with pytest.raises(truepar.PlanError, match="duplicate id"):
+        twin.check()
+    elsewhere = plan.with_defaults(backend="no-such-backend")
+    with pytest.raises(truepar.PlanError, match="no-such-backend"):
+        elsewhere.check()
+    assert truepar.run(plan).ok

@@ -193,6 +193,9 @@ class Plan(BaseModel):
     #: The folder ``root`` and ``python`` imports are relative to.
     base_dir: Path = Field(default_factory=Path.cwd)
     _graph: Graph | None = PrivateAttr(default=None)
+    #: What :meth:`check` last passed: the ids of the ops, defaults and resources it read (a
+    #: plan is immutable; a copy with other ops or defaults is checked again).
+    _checked: tuple[int, int, int] | None = PrivateAttr(default=None)
 
     def cached_graph(self) -> Graph | None:
         return self._graph
@@ -251,7 +254,13 @@ class Plan(BaseModel):
         return PlanError(f"{self.source}: {where + ': ' if where else ''}{message}")
 
     def check(self) -> None:
-        """Plan-level rules pydantic cannot see: raise :class:`PlanError` naming what to fix."""
+        """Plan-level rules pydantic cannot see: raise :class:`PlanError` naming what to fix.
+
+        Once per plan: a plan run again (a bench runs it dozens of times) is not checked again.
+        """
+        key = (id(self.ops), id(self.defaults), id(self.resources))
+        if self._checked == key:
+            return
         if not self.ops:
             raise self.error("the plan has no ops; add at least one [[op]]")
         seen: dict[str, int] = {}
@@ -293,6 +302,7 @@ class Plan(BaseModel):
                 f"the {virtual[0]} backend runs on a virtual clock: it cannot be mixed"
             )
         build_graph(self)  # raises on a cycle
+        self._checked = key
 
     def _check_fits(
         self, op: OpBase, windows: tuple[tuple[int, int], ...], tpm: int | None
