@@ -70,15 +70,38 @@ def fits(console: Console, table: Table, free: Mapping[str, int] | None = None) 
     return needed_width(console, table, free) <= console.width
 
 
-def record(console: Console, head: Text | str, lines: Sequence[Text | str]) -> None:
+def record(
+    console: Console, head: Text | str, lines: Sequence[Text | str], *, hang: int = 0
+) -> None:
     """One row as a record: ``head`` (its names) on one line, never broken (a path stays
-    whole for copy and grep), then each line indented, wrapped at words."""
+    whole for copy and grep), then each line indented, wrapped at words.
+
+    ``hang``: where the lines are sentences rather than facts, a line's continuations are
+    indented this much deeper than its own start (its leading spaces included), so that where
+    one sentence ends and the next begins stays plain to the eye.
+    """
     console.print(head, markup=False, soft_wrap=True)
+    width = max(20, console.width - INDENT)
     for line in lines:
         text = line if isinstance(line, Text) else Text(line)
-        for piece in text.wrap(console, max(20, console.width - INDENT)):
+        for piece in _hanging(console, text, width, hang) if hang else text.wrap(console, width):
             piece.rstrip()
             console.print(Text.assemble(" " * INDENT, piece))
+
+
+def _hanging(console: Console, text: Text, width: int, hang: int) -> list[Text]:
+    """``text`` wrapped at words: each line's first piece as wide as ``width`` allows, the rest
+    ``hang`` deeper than the line's own leading spaces, and that much narrower."""
+    out: list[Text] = []
+    for line in text.split("\n", allow_blank=True):
+        first = line.wrap(console, width)[0]
+        out.append(first)
+        rest = line[len(first.plain) :]
+        if rest.plain.strip():
+            deeper = len(line.plain) - len(line.plain.lstrip(" ")) + hang
+            narrower = max(20, width - deeper)
+            out += [Text.assemble(" " * deeper, p) for p in rest.wrap(console, narrower)]
+    return out
 
 
 def joined(parts: Sequence[Text | str], width: int, sep: str = " · ") -> Text:

@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from truepar.cli import evidence_opts
+from truepar.cli.layout import record
 from truepar.engine.run import check_workers
 from truepar.errors import UsageError
-from truepar.mcp.report import load_session, session_lines
+from truepar.mcp.report import load_session, session_report
 from truepar.tools.bounds import MAX_DURATION_S
 
 mcp_app = typer.Typer(
@@ -99,7 +101,8 @@ def report_command(
     ],
 ) -> int:
     """Print a recorded session: calls, overlap, and missed parallelism."""
-    out = Console(highlight=False, soft_wrap=True)
-    for line in session_lines(load_session(session)):
-        out.print(line, markup=False)
+    # The title names the root, printed whole; the findings wrap at words under it, at 80
+    # columns as at 200 (a CI log, a pipe), each sentence's continuation hanging beneath it.
+    title, findings = session_report(load_session(session))
+    record(Console(highlight=False), Text(title, style="bold"), findings, hang=4)
     return 0

@@ -21,8 +21,13 @@ def load_session(path: Path) -> dict[str, Any]:
     return doc
 
 
-def session_lines(doc: Mapping[str, Any]) -> list[str]:
-    """The session's header and its summary, the summary recomputed from the recorded calls."""
+def session_report(doc: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The session's title (server, root, status) and its findings, the summary recomputed
+    from the recorded calls.
+
+    Apart, so that a terminal can print the title whole — the root is a path, to copy — and
+    wrap the findings, sentences all, at its width.
+    """
     data = doc["data"]
     session = data["session"]
     wall = (int(data["end_ns"]) - int(data["start_ns"])) / 1e9
@@ -37,9 +42,17 @@ def session_lines(doc: Mapping[str, Any]) -> list[str]:
     elif data.get("interrupted_by"):
         status += f" ({data['interrupted_by']})"
     totals = data["totals"]
-    head = [
-        f"session of {session.get('server', 'truepar mcp')} in {session.get('root')}: {status}",
-        f"{len(calls)} calls ({', '.join(f'{n} {s}' for s, n in statuses.items()) or 'none'}), "
-        f"{totals['ops']} ops, over {fmt_s(wall)}; cores used {totals['cores_used']:.2f}",
-    ]
-    return head + summarize(ran).lines()
+    title = f"session of {session.get('server', 'truepar mcp')} in {session.get('root')}: {status}"
+    counts = ", ".join(f"{n} {s}" for s, n in statuses.items()) or "none"
+    facts = (
+        f"{len(calls)} calls ({counts}), {totals['ops']} ops, over {fmt_s(wall)}; "
+        f"cores used {totals['cores_used']:.2f}"
+    )
+    return title, [facts, *summarize(ran).lines()]
+
+
+def session_lines(doc: Mapping[str, Any]) -> list[str]:
+    """The session's title, then its findings: one line each, however long (see
+    :func:`session_report` for them apart)."""
+    title, findings = session_report(doc)
+    return [title, *findings]
