@@ -44,6 +44,24 @@ def scenario_copy(tmp_path: Path) -> tuple[Path, Path]:
     return swarm_file, repo
 
 
+def test_results_stay_readable_at_80_columns(tmp_path: Path) -> None:
+    """At 80 columns (a CI log) the table gives way to a record per agent: names, merge
+    outcomes and the record's path whole; a wide terminal keeps the table."""
+    swarm_file, _ = scenario_copy(tmp_path)
+    out = tmp_path / "out.json"
+    proc = truepar("swarm", str(swarm_file), "--json", str(out), "--no-evidence", columns=80)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the conflict, as in the scenario
+    record = json.loads(out.read_text())["record"]
+    lines = proc.stdout.splitlines()
+    assert f"record {record}" in "\n".join(lines)  # the path on one line, whole
+    for name in ("fix-add", "fix-docs", "fix-add-again"):
+        assert any(line.startswith(f"{name}  ok  ") for line in lines), proc.stdout
+    assert "    merge: conflict in calc.py" in lines, proc.stdout
+    assert "…" not in proc.stdout
+    for line in lines:
+        assert len(line) <= 80 or line.startswith(("record ", "session logs in ")), line
+
+
 def test_scenario_merges_two_reports_the_conflict_and_leaves_nothing_stray(
     tmp_path: Path,
 ) -> None:

@@ -18,9 +18,10 @@ from rich.table import Table
 from rich.text import Text
 
 from truepar.agents.sessions import SessionRecord
-from truepar.agents.swarm import SwarmResult, run_swarm
+from truepar.agents.swarm import AgentOutcome, SwarmResult, run_swarm
 from truepar.agents.swarm_config import load_swarm
 from truepar.cli import evidence_opts
+from truepar.cli.layout import fits, record
 from truepar.cli.render import LiveProgress
 from truepar.evidence import record_in_ledger, run_evidence, run_summary
 from truepar.evidence.metadata import utc_now
@@ -140,48 +141,69 @@ def swarm_command(
     return 0 if result.ok else 1
 
 
-def show(console: Console, result: SwarmResult) -> None:
-    """The results table, the kept branches, the aggregation and where the record went."""
+def _cells(a: AgentOutcome) -> tuple[Text, str, str, str, str, Text, str]:
+    """An agent's name, status, time, exit code, commits, diff, merge outcome and last output."""
+    work = a.work
+    conflict = a.merge is not None and a.merge.status == "conflict"
+    return (
+        Text(a.status, style="green" if a.status == "ok" else "bold red"),
+        fmt_s(a.duration_s),
+        "" if a.exit_code is None else str(a.exit_code),
+        str(len(work.commits)) if work else "",
+        f"{work.files_changed} file(s) +{work.insertions} −{work.deletions}" if work else "",
+        Text(a.merge.summary() if a.merge else "", style="bold red" if conflict else ""),
+        a.last_line,
+    )
+
+
+def _table(result: SwarmResult, rows: list[AgentOutcome]) -> Table:
     table = Table(
         title=f"swarm {result.run_id}",
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    wide = console.width >= 100
-    cols = ["agent", "status", "time", "exit", "commits", "diff", "merge", "last output"]
-    if not wide:
-        cols = [c for c in cols if c not in ("exit", "commits", "diff")]
-    #: Short columns keep their width; the merge outcome and last output give way first.
-    widths = {"status": 7, "time": 9, "exit": 4, "commits": 7, "diff": 16}
-    widths["agent"] = min(16, max((len(a.name) for a in result.agents), default=5))
-    for col in cols:
+    for col in ("agent", "status", "time", "exit", "commits", "diff", "merge", "last output"):
+        free = col in ("merge", "last output")
         table.add_column(
             col,
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=widths.get(col),
-            max_width=36 if col in ("merge", "last output") else None,
-            ratio=1 if col in ("merge", "last output") else None,
+            no_wrap=not free,  # the free text wraps in its cell; names and numbers never do
+            max_width=36 if free else None,
         )
+    for a in rows:
+        table.add_row(a.name, *_cells(a))
+    return table
+
+
+def _record(console: Console, a: AgentOutcome) -> None:
+    status, took, exit_code, commits, diff, merge, last = _cells(a)
+    head = Text.assemble((a.name, "bold"), "  ", status, f"  {took}")
+    if exit_code:
+        head.append(f"  exit {exit_code}")
+    if commits:
+        head.append(f"  {commits} commit(s)  {diff}")
+    lines: list[Text | str] = []
+    if merge.plain:
+        lines.append(Text.assemble(("merge: ", "dim"), merge))
+    if last:
+        lines.append(Text.assemble(("last output: ", "dim"), last))
+    record(console, head, lines)
+
+
+def show(console: Console, result: SwarmResult) -> None:
+    """The results table, the kept branches, the aggregation and where the record went.
+
+    At a width the table does not fit whole (a CI log), one short record per agent instead:
+    its name, status and numbers on one line, its merge outcome and last output below."""
     many = len(result.agents) > 40
     rows = [a for a in result.agents if not many or a.status != "ok" or a.merge is not None]
-    for a in rows:
-        work = a.work
-        diff = f"{work.files_changed} file(s) +{work.insertions} −{work.deletions}" if work else ""
-        merge = a.merge.summary() if a.merge else ""
-        cells: list[Any] = [
-            a.name,
-            Text(a.status, style="green" if a.status == "ok" else "bold red"),
-            fmt_s(a.duration_s),
-        ]
-        if wide:
-            exit_code = "" if a.exit_code is None else str(a.exit_code)
-            cells += [exit_code, str(len(work.commits)) if work else "", diff]
-        conflict = a.merge is not None and a.merge.status == "conflict"
-        cells += [Text(merge, style="bold red" if conflict else ""), a.last_line]
-        table.add_row(*cells)
-    console.print(table)
+    table = _table(result, rows)
+    if fits(console, table, free={"merge": 24, "last output": 24}):
+        console.print(table)
+    else:
+        console.print(f"swarm {result.run_id}", style="bold", markup=False)
+        for a in rows:
+            _record(console, a)
     ok = sum(a.status == "ok" for a in result.agents)
     if many:
         console.print(f"({len(result.agents) - len(rows)} more agents ok, not listed)")
@@ -205,7 +227,6 @@ def show(console: Console, result: SwarmResult) -> None:
         for line in result.aggregation.get("summary") or ["nothing to aggregate"]:
             console.print(f"  {line}", markup=False)
     commit = f" and committed as {result.record.commit[:12]}" if result.record.commit else ""
-    console.print(
-        f"session logs in {result.sessions_dir}; record {result.record_path}{commit}",
-        markup=False,
-    )
+    # Paths whole, for copy and grep, however narrow the terminal.
+    console.print(f"session logs in {result.sessions_dir}", markup=False, soft_wrap=True)
+    console.print(f"record {result.record_path}{commit}", markup=False, soft_wrap=True)
