@@ -14,7 +14,6 @@ the actor: it is loaded by the backend once Ray is, and by Ray in the actor's pr
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pickle
 import platform
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from truepar.backends.base import OpCall, Outcome
+from truepar.backends.base import OpCall, Outcome, replace_outcome
 from truepar.backends.invoke import invoke
 from truepar.records import Status
 from truepar.tools.base import ToolContext
@@ -102,14 +101,14 @@ class RayWorker:
                 now = time.monotonic_ns()
                 tid = threading.get_native_id()
                 cancelled = Outcome(Status.CANCELLED, now, now, os.getpid(), tid, worker, None)
-                out.append((token, dataclasses.replace(cancelled, host=self.host, node=self.node)))
+                out.append((token, replace_outcome(cancelled, host=self.host, node=self.node)))
                 continue
             try:
                 outcome = invoke(call, ctx, worker)
             finally:
                 with self._lock:
                     self._running.pop(token, None)
-            out.append((token, dataclasses.replace(outcome, host=self.host, node=self.node)))
+            out.append((token, replace_outcome(outcome, host=self.host, node=self.node)))
         return out, cumulative_cpu_s()
 
     def cancel(self, tokens: list[int]) -> None:
@@ -146,5 +145,5 @@ def run_task(worker: int, payload: bytes) -> tuple[Outcome, float]:
         ctx.request_cancel()
         raise
     node = ray.get_runtime_context().get_node_id()
-    placed = dataclasses.replace(outcome, host=socket.gethostname(), node=node)
+    placed = replace_outcome(outcome, host=socket.gethostname(), node=node)
     return placed, cumulative_cpu_s() - cpu0

@@ -9,11 +9,10 @@ run's worker CPU are read from here; outcomes are moved onto this machine's time
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from typing import Any
 
-from truepar.backends.base import Outcome
+from truepar.backends.base import Outcome, replace_outcome
 from truepar.backends.ray import bridge, clocks
 from truepar.backends.ray.actor import CONTROL, boot_id
 from truepar.backends.ray.pool import Actor
@@ -82,7 +81,7 @@ class Members:
         start, end = clocks.fit(clock, outcome.start_ns, outcome.end_ns, sent_ns, now)
         if start == outcome.start_ns and end == outcome.end_ns:
             return outcome  # the usual case on a shared clock: no copy (µs per op, thousands)
-        return dataclasses.replace(outcome, start_ns=start, end_ns=end)
+        return replace_outcome(outcome, start_ns=start, end_ns=end)
 
     def nodes(self) -> list[dict[str, Any]]:
         """The trace's ``nodes``: each node's host, cores, versions, actors and clock."""
