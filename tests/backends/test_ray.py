@@ -15,25 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from truepar.testing.conformance import *  # noqa: F403 - the suite's test_* functions
-
-try:
-    import ray
-except ImportError as exc:  # pragma: no cover - depends on the machine
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise RuntimeError(
-            f"CI is set but Ray cannot be imported ({exc}): install truepar[ray]"
-        ) from exc
-    pytest.skip(f"Ray cannot be imported here ({exc})", allow_module_level=True)
-
 import truepar
 from helpers.plans import make_plan, overlaps, write_module
+from helpers.ray import require_ray
 from truepar import PythonOp, SleepOp
 from truepar.backends.ray import batching, clocks, disconnect
 from truepar.backends.ray.backend import DURATIONS
 from truepar.backends.ray.pool import placement
 from truepar.backends.ray.session import ENV_ADDRESS, resolve_address
+from truepar.testing.conformance import *  # noqa: F403 - the suite's test_* functions
 
+ray = require_ray()
 pytest_plugins = ["truepar.testing"]
 
 #: Every test here runs on ``ray`` (the suite's own tests included).

@@ -22,17 +22,11 @@ from typing import Any
 
 import pytest
 
-try:
-    import ray  # noqa: F401 - only whether it imports
-except ImportError as exc:  # pragma: no cover - depends on the machine
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise RuntimeError(
-            f"CI is set but Ray cannot be imported ({exc}): install truepar[ray]"
-        ) from exc
-    pytest.skip(f"Ray cannot be imported here ({exc})", allow_module_level=True)
-
 from helpers.cli import until_as_expected
+from helpers.ray import require_ray
 from truepar.backends.ray.session import ENV_ADDRESS
+
+require_ray()
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.idle_cores  # it measures real parallelism: run alone, on idle cores

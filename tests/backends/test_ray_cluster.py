@@ -24,17 +24,10 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import ray  # noqa: F401 - only whether it imports
-except ImportError as exc:  # pragma: no cover - depends on the machine
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise RuntimeError(
-            f"CI is set but Ray cannot be imported ({exc}): install truepar[ray]"
-        ) from exc
-    pytest.skip(f"Ray cannot be imported here ({exc})", allow_module_level=True)
-
+from helpers.ray import require_ray
 from truepar.backends.ray.session import ENV_ADDRESS
 
+require_ray()
 RAY = Path(sys.executable).with_name("ray")
 
 

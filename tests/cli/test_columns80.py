@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from helpers.cli import truepar
+from helpers.cli import flat, truepar
 from helpers.git import git
 from truepar.agents import worktrees as wt
 from truepar.cli.prove_cmd import show
@@ -24,11 +24,6 @@ LONG_ID = "compile-the-frontend-assets-bundle"
 FAILING = "fails-with-a-long-error-message"
 ERROR = "this command fails with a long and descriptive error message that must stay readable"
 PLAN_NAME = "a fairly long plan name for the eighty column check"
-
-
-def flat(text: str) -> str:
-    """Whitespace folded to single spaces: a sentence wrapped over lines reads as one."""
-    return " ".join(text.split())
 
 
 def lines_within(text: str, width: int = 80) -> None:

@@ -13,22 +13,16 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import ray
-except ImportError as exc:  # pragma: no cover - depends on the machine
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise RuntimeError(
-            f"CI is set but Ray cannot be imported ({exc}): install truepar[ray]"
-        ) from exc
-    pytest.skip(f"Ray cannot be imported here ({exc})", allow_module_level=True)
-
 from helpers.cli import truepar
+from helpers.ray import require_ray
 from truepar.backends.ray import disconnect
 from truepar.backends.ray.session import ENV_ADDRESS
 from truepar.evidence import init_keys, load_evidence, record_bench
 from truepar.evidence.metadata import utc_now
 from truepar.measure.bench import bench
 from truepar.plan import load_plan
+
+ray = require_ray()
 
 
 @pytest.fixture(scope="module")

@@ -39,3 +39,8 @@ def until_as_expected(attempt: Callable[[], T], ok: Callable[[T], bool], tries: 
             break
         result = attempt()
     return result
+
+
+def flat(text: str) -> str:
+    """Whitespace folded to single spaces: a sentence wrapped over lines reads as one."""
+    return " ".join(text.split())

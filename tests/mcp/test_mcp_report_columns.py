@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.cli import truepar
+from helpers.cli import flat, truepar
 from truepar.mcp.calls import Runner
 from truepar.mcp.report import load_session, session_report
 from truepar.mcp.session import Session, SessionRecorder
@@ -26,11 +26,6 @@ SETTLEMENT = "src/payments_gateway/settlement_reconciliation.py"
 RATES = "src/payments_gateway/currency_conversion_rates.py"
 #: The run of calls sent one by one that batching would have overlapped, as the report says it.
 MISSED_RUN = "calls 1-6 (3× read, ls, grep, bash)"
-
-
-def flat(text: str) -> str:
-    """Whitespace folded to single spaces: a sentence wrapped over lines reads as one."""
-    return " ".join(text.split())
 
 
 async def _calls(session: Session) -> None:
