@@ -20,22 +20,23 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     import truepar
+    from shapes import square  # beside the script, not in the working folder
 
     # Each time this script runs, as the program or as a worker's __mp_main__, it says so.
     with Path(os.environ["IMPORT_LOG"]).open("a") as log:
         log.write(f"{__name__} {os.getpid()}\\n")
 
 
-    def square(x):
-        return x * x
+    def cube(x):
+        return x * square(x)
 
 
     if __name__ == "__main__":
         # Another thread alive: a fork would be unsafe, so workers come from a fork server.
         threading.Thread(target=threading.Event().wait, daemon=True).start()
         for _ in range(2):  # every run starts its own workers
-            result = truepar.map(square, range(6), backend="processes", workers=3)
-            assert result.values == [x * x for x in range(6)], result.values
+            result = truepar.map(cube, range(6), backend="processes", workers=3)
+            assert result.values == [x**3 for x in range(6)], result.values
             assert len({s.pid for s in result.trace.spans}) == 3, result.trace.spans
         print("ok")
     """
@@ -43,8 +44,11 @@ SCRIPT = textwrap.dedent(
 
 
 def test_fork_server_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
-    script = tmp_path / "program.py"
+    app = tmp_path / "app"
+    app.mkdir()
+    script = app / "program.py"
     script.write_text(SCRIPT)
+    (app / "shapes.py").write_text("def square(x):\n    return x * x\n")
     log = tmp_path / "imports.log"
     env = {**os.environ, "IMPORT_LOG": str(log)}
     proc = subprocess.Popen(

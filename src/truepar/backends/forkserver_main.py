@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from multiprocessing import process, spawn
 
@@ -30,10 +31,11 @@ ENV = "_TRUEPAR_FORKSERVER_MAIN"
 
 @contextlib.contextmanager
 def exported() -> Iterator[None]:
-    """The main script's path in the environment while a worker starts (and with it, the first
-    time, the fork server); the variable as it was afterwards."""
+    """The main script's path in the environment while a worker starts the fork server; the
+    variable as it was afterwards. Only while the server is not running yet (it reads the path
+    once, when it starts): the environment of a process with threads is best changed rarely."""
     path = spawn.get_preparation_data("truepar-worker").get("init_main_from_path")
-    if not path:  # run with -m, interactive, or embedded: workers do not run a script
+    if not path or _server_running():  # run with -m or embedded, or read already
         yield
         return
     before = os.environ.get(ENV)
@@ -47,10 +49,22 @@ def exported() -> Iterator[None]:
             os.environ[ENV] = before
 
 
+def _server_running() -> bool:
+    from multiprocessing import forkserver  # noqa: PLC0415 - only where workers start
+
+    server = getattr(forkserver, "_forkserver", None)
+    return getattr(server, "_forkserver_pid", None) is not None
+
+
 def _run_main() -> None:
     path = os.environ.pop(ENV, None)
     if not path or process.parent_process() is not None:
         return  # imported anywhere but in a fork server the parent started
+    # As `python script.py` (and a worker's own run of it) would have it: the script's folder
+    # first on the path, for the modules beside it that it imports.
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     current = process.current_process()
     current._inheriting = True  # type: ignore[attr-defined]  # as CPython's preload does
     try:

@@ -83,21 +83,22 @@ class _Worker:
         parent, child = ctx.Pipe(duplex=True)
         self.id = worker_id
         self.conn: multiprocessing.connection.Connection = parent
-        forks = ctx.get_start_method() == "fork"
+        method = ctx.get_start_method()
+        forks = method == "fork"
         self.proc = ctx.Process(  # type: ignore[attr-defined]
             target=worker_module.main,
             args=(child, worker_id, os.getpid() if forks else None),
             daemon=True,
             name=f"truepar-worker-{worker_id}",
         )
-        with forkserver_main.exported():
+        with forkserver_main.exported() if method == "forkserver" else contextlib.nullcontext():
             self.proc.start()
         child.close()
         self.pid: int = self.proc.pid
         lifeline_watch(self.pid)  # the worker leads its own process group
         #: A forked or spawned worker is our child: once reaped, ``getrusage(RUSAGE_CHILDREN)``
         #: counts its CPU. A fork server's worker is not, so we keep counting it ourselves.
-        self.is_child = ctx.get_start_method() != "forkserver"
+        self.is_child = method != "forkserver"
         #: Cumulative CPU seconds the worker reported last (process + its reaped children).
         self.cpu_s = 0.0
         self.ready = False
