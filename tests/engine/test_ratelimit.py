@@ -197,10 +197,10 @@ def test_limiter_file_needs_a_real_clock(tmp_path: Path) -> None:
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    arrivals: list[float]
+    arrivals: dict[str, float]
 
     def do_GET(self) -> None:
-        self.arrivals.append(time.time())
+        self.arrivals[self.path.lstrip("/")] = time.time()  # by the path: the op it is
         body = b"ok"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -212,8 +212,8 @@ class _Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, list[float]]]:
-    arrivals: list[float] = []
+def server() -> Iterator[tuple[str, dict[str, float]]]:
+    arrivals: dict[str, float] = {}
     handler = type("Handler", (_Recorder,), {"arrivals": arrivals})
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
@@ -230,13 +230,14 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Dispatches(truepar.Observer):
-    """When the scheduler let each op go: ``op_started`` is called right after the limiter."""
+    """When the scheduler let each op go, by the op's number: ``op_started`` is called right
+    after the limiter."""
 
     def __init__(self) -> None:
-        self.times: list[float] = []
+        self.times: dict[str, float] = {}
 
     def op_started(self, op_id: str, attempt: int) -> None:
-        self.times.append(time.time())
+        self.times[op_id.lstrip("get")] = time.time()
 
 
 @pytest.fixture
@@ -260,11 +261,17 @@ def limiter_log(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
     return logs
 
 
-#: A request reaches the server some time after its dispatch: a worker thread picks it up and
-#: builds an HTTP client (TLS context included) first. Eight at once under one GIL took 0.23 s
-#: each, two at once 0.06 s, on a 2-core machine; that difference shifts the server's view.
-#: Arrivals are checked over windows this much shorter than the limit's.
-ARRIVAL_JITTER_S = 0.5
+def sent_before_let_go(dispatched: dict[str, float], arrived: dict[str, float]) -> list[str]:
+    """Requests the server saw before the scheduler let their op go (``op_started`` comes
+    after the limiter, before the backend sends anything): none may be.
+
+    With the limiter's own stamps checked exactly, this is what the server's side can show on
+    any machine: every request it saw was let go by the limiter first. How close together they
+    arrive also depends on delivery (a worker thread picks each one up and builds its HTTP
+    client first, 0.06–0.23 s on this 2-core machine, more under load), which no client-side
+    limiter controls, so the server's own windows are not asserted."""
+    assert dispatched.keys() == arrived.keys()
+    return sorted(k for k in dispatched if arrived[k] < dispatched[k])
 
 
 def test_load_real_requests_stay_under_the_limit(
@@ -282,7 +289,7 @@ def test_load_real_requests_stay_under_the_limit(
     counted = limiter_log["api"]
     assert len(arrivals) == len(seen.times) == len(counted) == n
     assert most_in_window(counted, 1000) <= rate  # milliseconds, exactly
-    assert most_in_window(arrivals, 1.0 - ARRIVAL_JITTER_S) <= rate
+    assert sent_before_let_go(seen.times, arrivals) == []
     # Bursts of 10 at 0, 1 and 2 s: the last cannot go before 2 s.
     assert counted[-1] - counted[0] >= 1000 * (math.ceil(n / rate) - 1)
 
@@ -302,7 +309,7 @@ SHARED_RUN = textwrap.dedent(
     )
     class Dispatches(truepar.Observer):
         def op_started(self, op_id, attempt):
-            print(time.time())
+            print(op_id, time.time())
 
     time.sleep(max(0.0, start - time.time()))  # both processes start their runs together
     trace = truepar.run(plan, observer=Dispatches())
@@ -328,9 +335,13 @@ def test_two_processes_share_one_limit(tmp_path: Path, server: tuple[str, list[f
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    lines = [o.split() for o, _ in outs]
+    lines = [o.splitlines() for o, _ in outs]
     assert [out[-1] for out in lines] == ["ok", "ok"]
-    dispatched = [float(t) for out in lines for t in out[:-1]]
+    dispatched = {
+        op_id[:1] + "/" + op_id[1:]: float(t)
+        for out in lines
+        for op_id, t in (line.split() for line in out[:-1])
+    }
     assert len(dispatched) == len(arrivals) == 20
     # Alone, each process would send 5/s and together 10/s; sharing the file, 5/s in all. The
     # shared log holds every dispatch of both, stamped in milliseconds under its file lock.
@@ -341,7 +352,7 @@ def test_two_processes_share_one_limit(tmp_path: Path, server: tuple[str, list[f
     counted = sorted(stamp for (stamp,) in rows)
     assert len(counted) == 20
     assert most_in_window(counted, 1000) <= 5
-    assert most_in_window(arrivals, 1.0 - ARRIVAL_JITTER_S) <= 5
+    assert sent_before_let_go(dispatched, arrivals) == []
     assert counted[-1] - counted[0] >= 3000  # bursts of 5 at 0, 1, 2 and 3 s
 
 
