@@ -34,8 +34,8 @@ def exported() -> Iterator[None]:
     """The main script's path in the environment while a worker starts the fork server; the
     variable as it was afterwards. Only while the server is not running yet (it reads the path
     once, when it starts): the environment of a process with threads is best changed rarely."""
-    path = spawn.get_preparation_data("truepar-worker").get("init_main_from_path")
-    if not path or _server_running():  # run with -m or embedded, or read already
+    path = None if _server_running() else _main_path()
+    if path is None:  # read already, or run with -m or embedded: no script to run
         yield
         return
     before = os.environ.get(ENV)
@@ -47,6 +47,11 @@ def exported() -> Iterator[None]:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = before
+
+
+def _main_path() -> str | None:
+    path = spawn.get_preparation_data("truepar-worker").get("init_main_from_path")
+    return str(path) if path else None
 
 
 def _server_running() -> bool:

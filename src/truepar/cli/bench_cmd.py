@@ -25,7 +25,7 @@ from truepar.evidence import bench_evidence, bench_summary
 from truepar.evidence.metadata import utc_now
 from truepar.fileio import atomic_write_json, check_writable
 from truepar.measure import VERDICTS, BenchReport, bench
-from truepar.measure.bench import configurations
+from truepar.measure.bench import configurations, worker_counts
 from truepar.measure.criteria import Criteria, validate
 from truepar.measure.early_stop import DEFAULT_STOP_RULE
 from truepar.measure.verdict import Verdict
@@ -170,7 +170,7 @@ def bench_command(
     cores = cores_available()
     started = utc_now()
     own = counts is None
-    counts = counts or [loaded.defaults.workers]
+    counts = list(worker_counts(loaded, counts))
     n_configs = len(configurations(names, counts))
     rule = DEFAULT_STOP_RULE
     trials = f"{repeat}" if repeat is not None else f"{rule.min_trials}–{rule.max_trials}"

@@ -262,39 +262,33 @@ def _summary(console: Console, rows: list[tuple[Scenario, BenchReport, Validatio
     table = Table(title="Summary", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
     for col in ("scenario", "sequential", "best", "speedup", "verdict", "state"):
         table.add_column(col, no_wrap=True)
-    cells: list[tuple[str, list[Text]]] = []
+    #: Per scenario: its title, its numbers (none where nothing was best), its state.
+    entries: list[tuple[str, list[Text], Text]] = []
     for scenario, report, validation in rows:
         best, base = validation.best, report.baseline
         state = Text(validation.state, style="green" if validation.validated else "red")
-        if best is None or base is None:
-            cells.append((scenario.title, [Text(""), Text(""), Text(""), Text(""), state]))
-            continue
-        verdict = best.verdict or ""
-        cells.append(
-            (
-                scenario.title,
-                [
-                    Text(fmt_s(base.wall_s)),
-                    Text(f"{best.backend} ×{best.workers}"),
-                    Text(f"{best.speedup:.2f}×"),
-                    Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
-                    state,
-                ],
-            )
-        )
-    for title, values in cells:
-        table.add_row(Text(title), *values)
+        facts: list[Text] = []
+        if best is not None and base is not None:
+            said = best.verdict or ""
+            facts = [
+                Text(fmt_s(base.wall_s)),
+                Text(f"{best.backend} ×{best.workers}"),
+                Text(f"{best.speedup:.2f}×"),
+                Text(said, style=VERDICT_STYLE.get(said, "")),
+            ]
+        entries.append((scenario.title, facts, state))
+        table.add_row(scenario.title, *(facts or [Text("")] * 4), state)
     if fits(console, table):
         console.print(table)
         return
     console.print("Summary", style="bold", markup=False)
-    for title, values in cells:
-        seq_t, best_t, speedup_t, verdict_t, state_t = values
-        if not best_t.plain:
-            record(console, Text(title, style="bold"), [state_t])
-            continue
-        line = Text.assemble(
-            ("sequential ", "dim"), seq_t, ("  best ", "dim"), best_t, "  ", speedup_t, "  ",
-            verdict_t, "  ", state_t,
-        )  # fmt: skip
+    for title, facts, state in entries:
+        if facts:
+            sequential, best_at, speedup, verdict = facts
+            line = Text.assemble(
+                ("sequential ", "dim"), sequential, ("  best ", "dim"), best_at, "  ", speedup,
+                "  ", verdict, "  ", state,
+            )  # fmt: skip
+        else:
+            line = state
         record(console, Text(title, style="bold"), [line])

@@ -122,6 +122,9 @@ def attempt_status(
     A timeout or cancel the scheduler asked for, or the backend reported (its outcome's status,
     with real times), wins over what the op returned; an op that returned after its timeout
     (it held the loop, so no deadline could fire) timed out all the same.
+
+    ``Scheduler._record`` decides the most common case — ``ok``, not stopped, in time, not
+    abandoned — inline, without this call (once per op); a change to that rule changes both.
     """
     outcome = result if isinstance(result, Outcome) else None
     stopped = outcome.status if outcome is not None else None

@@ -37,7 +37,20 @@ from truepar.preflight import check_plan
 from truepar.records import RunStatus, RunTrace
 
 # The records of a bench live in results.py; they are re-exported here for callers.
-__all__ = ("BenchReport", "ConfigResult", "Sample", "bench", "configurations", "summarize")
+__all__ = (
+    "BenchReport",
+    "ConfigResult",
+    "Sample",
+    "bench",
+    "configurations",
+    "summarize",
+    "worker_counts",
+)
+
+
+def worker_counts(plan: Plan, workers: Sequence[int] | None) -> tuple[int, ...]:
+    """The worker counts a bench measures: those asked for, else the plan's own alone."""
+    return (plan.defaults.workers,) if workers is None else tuple(workers)
 
 
 def configurations(backends: Sequence[str], workers: Sequence[int]) -> list[Config]:
@@ -93,7 +106,7 @@ def bench(
         raise UsageError(f"warmup must be 0 or more, not {warmup}")
     if len(checked.ops) < 2:
         raise UsageError(f"a bench needs at least 2 ops; {checked.source} has {len(checked.ops)}")
-    configs = configurations(backends, (checked.defaults.workers,) if workers is None else workers)
+    configs = configurations(backends, worker_counts(checked, workers))
     budget = None
     if checks:
         pre = check_plan(checked)
